@@ -1,0 +1,57 @@
+# fedmock: two commands on a fresh machine.
+#   make run    install, migrate, seed the demo directory, ensure a key, serve with gunicorn
+#   make test   install with test extras (and chromium/xmlsec1 from Debian), ruff, pytest
+#   make bench  performance table (see bench/)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+IDP_BASE_URL ?= http://127.0.0.1:$(PORT)
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+export IDP_BASE_URL
+
+.PHONY: run test lint install install-test system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+system-deps:
+	./scripts/install-system-deps
+
+run: install
+	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py collectstatic --noinput -v 0
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py ensure_signing_key
+	@echo ""
+	@echo "  fedmock is serving on $(IDP_BASE_URL) ($(WORKERS) gunicorn workers)"
+	@echo "  portal:    $(IDP_BASE_URL)/"
+	@echo "  metadata:  $(IDP_BASE_URL)/saml/metadata/"
+	@echo "  admin:     $(IDP_BASE_URL)/admin/"
+	@echo "  demo logins (demo only): alice/alice  bob/bob  carol/carol  admin/admin"
+	@echo ""
+	exec $(BIN)/gunicorn idp.wsgi:application --bind 127.0.0.1:$(PORT) \
+		--workers $(WORKERS) --access-logfile - --log-level warning
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install-test system-deps lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm

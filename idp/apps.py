@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class IdpConfig(AppConfig):
+    name = "idp"
+    verbose_name = "Identity provider"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401

@@ -1,0 +1,46 @@
+"""Registering service providers from their metadata (admin and command share this)."""
+
+from django.db import transaction
+
+from .models import AssertionConsumerService, ServiceProvider
+from .saml import constants as c
+from .saml.metadata import parse_sp_metadata
+
+
+@transaction.atomic
+def register_from_metadata(xml: bytes, name: str = "") -> tuple[ServiceProvider, bool]:
+    """Create or update the SP the metadata describes; its ACS list is replaced."""
+    described = parse_sp_metadata(xml)
+    sp, created = ServiceProvider.objects.get_or_create(
+        entity_id=described.entity_id, defaults={"name": name or described.entity_id}
+    )
+    if name:
+        sp.name = name
+    sp.metadata_xml = xml.decode("utf-8", errors="replace")
+    if described.signing_certificates:
+        sp.request_certificate = described.signing_certificates[0]
+    sp.require_signed_requests = described.authn_requests_signed
+    if described.want_assertions_signed:
+        sp.sign_assertion = True
+    supported = [f for f in described.name_id_formats if f in c.NAMEID_FORMATS]
+    if created and supported:
+        sp.nameid_format = supported[0]
+        sp.nameid_source = {
+            c.NAMEID_EMAIL: ServiceProvider.NameIDSource.EMAIL,
+            c.NAMEID_TRANSIENT: ServiceProvider.NameIDSource.TRANSIENT,
+            c.NAMEID_UNSPECIFIED: ServiceProvider.NameIDSource.USERNAME,
+        }.get(supported[0], ServiceProvider.NameIDSource.PERSISTENT)
+    sp.full_clean()
+    sp.save()
+    sp.endpoints.all().delete()
+    AssertionConsumerService.objects.bulk_create(
+        AssertionConsumerService(
+            service_provider=sp,
+            location=endpoint.location,
+            binding=endpoint.binding,
+            index=endpoint.index,
+            is_default=endpoint.is_default,
+        )
+        for endpoint in described.assertion_consumer_services
+    )
+    return sp, created

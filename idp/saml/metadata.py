@@ -1,0 +1,138 @@
+"""IdP metadata out; SP metadata in."""
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lxml import etree
+from saml2 import md
+
+from . import constants as c
+from .bindings import parse_xml
+from .errors import SamlError
+from .signing import cert_base64, pem_from_base64
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    location: str
+    binding: str = c.BINDING_POST
+    index: int = 0
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class SpMetadata:
+    entity_id: str
+    assertion_consumer_services: tuple[Endpoint, ...]
+    name_id_formats: tuple[str, ...]
+    signing_certificates: tuple[str, ...]
+    authn_requests_signed: bool
+    want_assertions_signed: bool
+
+
+def idp_metadata(
+    entity_id: str,
+    sso_url: str,
+    signing_certificates: Iterable[str],
+    name_id_formats: Iterable[str] = c.NAMEID_FORMATS,
+    valid_until: datetime.datetime | None = None,
+) -> bytes:
+    """An EntityDescriptor with one IDPSSODescriptor; one KeyDescriptor per certificate."""
+    root = etree.Element(
+        f"{{{c.MD}}}EntityDescriptor", {"entityID": entity_id}, nsmap={"md": c.MD, "ds": c.DS}
+    )
+    if valid_until is not None:
+        root.set("validUntil", valid_until.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    idp = etree.SubElement(
+        root,
+        f"{{{c.MD}}}IDPSSODescriptor",
+        {"WantAuthnRequestsSigned": "false", "protocolSupportEnumeration": c.SAMLP},
+    )
+    for cert_pem in signing_certificates:
+        descriptor = etree.SubElement(idp, f"{{{c.MD}}}KeyDescriptor", {"use": "signing"})
+        key_info = etree.SubElement(descriptor, f"{{{c.DS}}}KeyInfo")
+        x509_data = etree.SubElement(key_info, f"{{{c.DS}}}X509Data")
+        etree.SubElement(x509_data, f"{{{c.DS}}}X509Certificate").text = cert_base64(cert_pem)
+    for name_id_format in name_id_formats:
+        etree.SubElement(idp, f"{{{c.MD}}}NameIDFormat").text = name_id_format
+    for binding in (c.BINDING_REDIRECT, c.BINDING_POST):
+        etree.SubElement(
+            idp, f"{{{c.MD}}}SingleSignOnService", {"Binding": binding, "Location": sso_url}
+        )
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"true", "1"}
+
+
+def parse_sp_metadata(xml: bytes) -> SpMetadata:
+    """The first SPSSODescriptor in an EntityDescriptor (or an EntitiesDescriptor)."""
+    root = parse_xml(xml, "The metadata")
+    if root.tag == f"{{{c.MD}}}EntitiesDescriptor":
+        children = root.findall(f"{{{c.MD}}}EntityDescriptor")
+        sp_entities = [e for e in children if e.find(f"{{{c.MD}}}SPSSODescriptor") is not None]
+        if len(sp_entities) != 1:
+            raise SamlError(
+                "The metadata must describe exactly one service provider",
+                f"It holds {len(sp_entities)} entities with an SPSSODescriptor.",
+                "Import the EntityDescriptor of the one SP you want to register.",
+            )
+        root = sp_entities[0]
+    if root.tag != f"{{{c.MD}}}EntityDescriptor":
+        raise SamlError(
+            "This is not SAML metadata",
+            f"The root element is {root.tag}, not md:EntityDescriptor.",
+            "Download the SP's metadata XML (often at /saml/metadata or /metadata).",
+        )
+    entity = md.entity_descriptor_from_string(etree.tostring(root))
+    if not entity.spsso_descriptor:
+        raise SamlError(
+            "The metadata has no SPSSODescriptor",
+            f"Entity {entity.entity_id!r} describes no service provider role.",
+            "Import the metadata of a service provider, not of an identity provider.",
+        )
+    descriptor = entity.spsso_descriptor[0]
+    services = tuple(
+        Endpoint(
+            location=acs.location,
+            binding=acs.binding,
+            index=int(acs.index or 0),
+            is_default=_true(acs.is_default),
+        )
+        for acs in descriptor.assertion_consumer_service
+    )
+    indexes = [endpoint.index for endpoint in services]
+    if len(set(indexes)) != len(indexes):
+        raise SamlError(
+            "The metadata repeats an AssertionConsumerService index",
+            f"Indexes {indexes} must be unique within the SP.",
+            "Give every md:AssertionConsumerService its own index.",
+        )
+    if bad := [e.location for e in services if not e.location.startswith(("https://", "http://"))]:
+        raise SamlError(
+            "An AssertionConsumerService Location is not an http(s) URL",
+            f"{bad[0]!r} cannot receive an HTTP-POST response.",
+            "Use absolute http:// or https:// URLs for ACS locations.",
+        )
+    if not services:
+        raise SamlError(
+            "The metadata has no AssertionConsumerService",
+            f"Entity {entity.entity_id!r} lists nowhere to send responses.",
+            "Add an md:AssertionConsumerService to the SP's metadata.",
+        )
+    certificates = tuple(
+        pem_from_base64(x509.x509_certificate.text)
+        for descriptor_key in descriptor.key_descriptor
+        if descriptor_key.use in (None, "", "signing")
+        for x509 in descriptor_key.key_info.x509_data
+    )
+    return SpMetadata(
+        entity_id=entity.entity_id,
+        assertion_consumer_services=services,
+        name_id_formats=tuple(f.text.strip() for f in descriptor.name_id_format),
+        signing_certificates=certificates,
+        authn_requests_signed=_true(descriptor.authn_requests_signed),
+        want_assertions_signed=_true(descriptor.want_assertions_signed),
+    )

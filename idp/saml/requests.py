@@ -1,0 +1,135 @@
+"""Parse an AuthnRequest and choose where its response goes."""
+
+import datetime
+from dataclasses import dataclass
+
+from saml2 import samlp
+
+from . import constants as c
+from .bindings import parse_xml
+from .errors import SamlError
+from .metadata import Endpoint
+
+
+@dataclass(frozen=True)
+class AuthnRequest:
+    id: str
+    issuer: str
+    issue_instant: str
+    destination: str
+    acs_url: str
+    acs_index: int | None
+    protocol_binding: str
+    force_authn: bool
+    is_passive: bool
+    name_id_format: str
+    is_signed: bool
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"true", "1"}
+
+
+def _check_instant(value: str) -> None:
+    try:
+        datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise SamlError(
+            "The AuthnRequest has an invalid IssueInstant",
+            f"{value!r} is not an xs:dateTime.",
+            "Use the form 2024-01-31T12:00:00Z.",
+        ) from error
+
+
+def parse(xml: bytes) -> AuthnRequest:
+    root = parse_xml(xml, "The SAMLRequest")
+    if root.tag != f"{{{c.SAMLP}}}AuthnRequest":
+        raise SamlError(
+            "The SAMLRequest is not an AuthnRequest",
+            f"Its root element is {root.tag}.",
+            "Send a samlp:AuthnRequest to this endpoint.",
+        )
+    version = root.get("Version")
+    if version != "2.0":
+        raise SamlError(
+            "Unsupported SAML version",
+            f"The AuthnRequest has Version={version!r}; this IdP speaks SAML 2.0 only.",
+            'Set Version="2.0" on the AuthnRequest.',
+        )
+    request = samlp.authn_request_from_string(xml)
+    if not request.id:
+        raise SamlError("The AuthnRequest has no ID", hint="Give the AuthnRequest an ID attribute.")
+    if request.issuer is None or not (request.issuer.text or "").strip():
+        raise SamlError(
+            "The AuthnRequest has no Issuer",
+            "The IdP cannot tell which service provider sent it.",
+            "Add <saml:Issuer> with the SP's entity ID.",
+        )
+    _check_instant(request.issue_instant or "")
+    index = request.assertion_consumer_service_index
+    try:
+        acs_index = int(index) if index is not None else None
+    except ValueError as error:
+        raise SamlError(
+            "AssertionConsumerServiceIndex is not a number", f"It is {index!r}."
+        ) from error
+    policy = request.name_id_policy
+    return AuthnRequest(
+        id=request.id,
+        issuer=request.issuer.text.strip(),
+        issue_instant=request.issue_instant,
+        destination=request.destination or "",
+        acs_url=request.assertion_consumer_service_url or "",
+        acs_index=acs_index,
+        protocol_binding=request.protocol_binding or "",
+        force_authn=_flag(request.force_authn),
+        is_passive=_flag(request.is_passive),
+        name_id_format=(policy.format or "") if policy is not None else "",
+        is_signed=request.signature is not None,
+    )
+
+
+def choose_acs(request: AuthnRequest, registered: list[Endpoint]) -> Endpoint:
+    """The registered endpoint the request names, or the SP's default one."""
+    if request.protocol_binding and request.protocol_binding != c.BINDING_POST:
+        raise SamlError(
+            "Unsupported response binding",
+            f"The request asks for {request.protocol_binding}; this IdP answers with HTTP-POST.",
+            f"Set ProtocolBinding to {c.BINDING_POST} or leave it out.",
+        )
+    post_endpoints = [e for e in registered if e.binding == c.BINDING_POST]
+    if request.acs_url:
+        for endpoint in post_endpoints:
+            if endpoint.location == request.acs_url:
+                return endpoint
+        known = ", ".join(e.location for e in post_endpoints) or "none"
+        raise SamlError(
+            "The AssertionConsumerServiceURL is not registered",
+            f"{request.issuer} asked for a response at {request.acs_url}, which is not one of "
+            f"its registered HTTP-POST ACS endpoints ({known}). The IdP never posts to an "
+            "unregistered URL.",
+            "Add the URL as an ACS endpoint of this SP in the IdP admin, or re-import the "
+            "SP's metadata.",
+        )
+    if request.acs_index is not None:
+        for endpoint in post_endpoints:
+            if endpoint.index == request.acs_index:
+                return endpoint
+        raise SamlError(
+            "The AssertionConsumerServiceIndex is not registered",
+            f"{request.issuer} has no HTTP-POST ACS endpoint with index {request.acs_index}.",
+            "Register an endpoint with that index, or re-import the SP's metadata.",
+        )
+    return default_endpoint(request.issuer, post_endpoints)
+
+
+def default_endpoint(entity_id: str, endpoints: list[Endpoint]) -> Endpoint:
+    post_endpoints = [e for e in endpoints if e.binding == c.BINDING_POST]
+    if not post_endpoints:
+        raise SamlError(
+            "The service provider has no HTTP-POST ACS endpoint",
+            f"{entity_id} has nowhere this IdP can post a response.",
+            "Register an HTTP-POST AssertionConsumerService for it in the IdP admin.",
+        )
+    defaults = [e for e in post_endpoints if e.is_default]
+    return (defaults or sorted(post_endpoints, key=lambda e: e.index))[0]

@@ -1,0 +1,214 @@
+"""In-process XML signatures with libxmlsec1 (the `xmlsec` wheel), and key generation.
+
+Parsing a private key costs milliseconds, so callers load a key once with
+`load_key` and keep the returned `KeyMaterial` for the life of the process.
+"""
+
+import base64
+import datetime
+import hashlib
+from dataclasses import dataclass
+
+import xmlsec
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+from lxml import etree
+
+from . import constants as c
+from .errors import SamlError
+
+SIGNATURE_TRANSFORMS = {
+    c.SIG_RSA_SHA256: xmlsec.constants.TransformRsaSha256,
+    c.SIG_RSA_SHA384: xmlsec.constants.TransformRsaSha384,
+    c.SIG_RSA_SHA512: xmlsec.constants.TransformRsaSha512,
+    c.SIG_RSA_SHA1: xmlsec.constants.TransformRsaSha1,
+}
+DIGEST_TRANSFORMS = {
+    c.DIGEST_SHA256: xmlsec.constants.TransformSha256,
+    c.DIGEST_SHA384: xmlsec.constants.TransformSha384,
+    c.DIGEST_SHA512: xmlsec.constants.TransformSha512,
+    c.DIGEST_SHA1: xmlsec.constants.TransformSha1,
+}
+SIGNATURE_HASHES = {
+    c.SIG_RSA_SHA256: hashes.SHA256,
+    c.SIG_RSA_SHA384: hashes.SHA384,
+    c.SIG_RSA_SHA512: hashes.SHA512,
+    c.SIG_RSA_SHA1: hashes.SHA1,
+}
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """A parsed signing key and its certificate, ready to sign many times."""
+
+    fingerprint: str
+    cert_pem: str
+    not_valid_before: datetime.datetime
+    not_valid_after: datetime.datetime
+    xmlsec_key: xmlsec.Key
+
+    @property
+    def cert_base64(self) -> str:
+        return cert_base64(self.cert_pem)
+
+
+def cert_base64(cert_pem: str) -> str:
+    """The base64 DER body of a PEM certificate, as KeyInfo and metadata carry it."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def pem_from_base64(body: str) -> str:
+    der = base64.b64decode("".join(body.split()))
+    cert = x509.load_der_x509_certificate(der)
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def fingerprint(cert_pem: str) -> str:
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def generate_self_signed(
+    common_name: str, valid_days: int = 3650, key_size: int = 2048
+) -> tuple[bytes, bytes]:
+    """A new RSA key and a self-signed SHA-256 certificate, as PEM (key, cert)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=valid_days))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def load_key(key_pem: bytes, cert_pem: bytes) -> KeyMaterial:
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("only RSA signing keys are supported")
+    if key.public_key().public_numbers() != cert.public_key().public_numbers():
+        raise ValueError("the certificate does not belong to the private key")
+    xmlsec_key = xmlsec.Key.from_memory(key_pem, xmlsec.constants.KeyDataFormatPem)
+    xmlsec_key.load_cert_from_memory(cert_pem, xmlsec.constants.KeyDataFormatPem)
+    cert_text = cert_pem.decode()
+    return KeyMaterial(
+        fingerprint=fingerprint(cert_text),
+        cert_pem=cert_text,
+        not_valid_before=cert.not_valid_before_utc,
+        not_valid_after=cert.not_valid_after_utc,
+        xmlsec_key=xmlsec_key,
+    )
+
+
+def _sign_element(
+    element: etree._Element, key: KeyMaterial, signature_algorithm: str, digest_algorithm: str
+) -> None:
+    """Enveloped signature over one element, placed right after its Issuer."""
+    signature = xmlsec.template.create(
+        element,
+        xmlsec.constants.TransformExclC14N,
+        SIGNATURE_TRANSFORMS[signature_algorithm],
+        ns="ds",
+    )
+    element.insert(1, signature)
+    reference = xmlsec.template.add_reference(
+        signature, DIGEST_TRANSFORMS[digest_algorithm], uri="#" + element.get("ID")
+    )
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
+    key_info = xmlsec.template.ensure_key_info(signature)
+    xmlsec.template.add_x509_data(key_info)
+    context = xmlsec.SignatureContext()
+    context.key = key.xmlsec_key
+    context.register_id(element, "ID")
+    context.sign(signature)
+
+
+def sign(
+    response: etree._Element,
+    key: KeyMaterial,
+    *,
+    sign_assertion: bool,
+    sign_response: bool,
+    signature_algorithm: str = c.SIG_RSA_SHA256,
+    digest_algorithm: str = c.DIGEST_SHA256,
+) -> bytes:
+    """Sign the Assertion, then the Response around it, and serialise."""
+    assertion = response.find(f"{{{c.SAML}}}Assertion")
+    if sign_assertion and assertion is not None:
+        _sign_element(assertion, key, signature_algorithm, digest_algorithm)
+    if sign_response:
+        _sign_element(response, key, signature_algorithm, digest_algorithm)
+    return etree.tostring(response, xml_declaration=True, encoding="UTF-8")
+
+
+def verify_enveloped(element: etree._Element, cert_pem: str) -> None:
+    """Check the enveloped signature on `element` itself against one certificate."""
+    signature = element.find(f"{{{c.DS}}}Signature")
+    if signature is None:
+        raise SamlError(
+            "The message is not signed",
+            "This service provider requires signed requests.",
+            "Sign AuthnRequests with the key whose certificate is registered for the SP.",
+        )
+    reference = signature.find(f"{{{c.DS}}}SignedInfo/{{{c.DS}}}Reference")
+    if reference is None or reference.get("URI") != "#" + (element.get("ID") or ""):
+        raise SamlError(
+            "The signature does not cover the message",
+            "Its Reference must point at the ID of the signed element.",
+            "Sign the AuthnRequest element itself.",
+        )
+    key = xmlsec.Key.from_memory(cert_pem.encode(), xmlsec.constants.KeyDataFormatCertPem)
+    context = xmlsec.SignatureContext()
+    context.key = key
+    context.register_id(element, "ID")
+    try:
+        context.verify(signature)
+    except xmlsec.Error as error:
+        raise SamlError(
+            "The request signature is invalid",
+            f"It does not verify against the certificate registered for this SP ({error}).",
+            "Update the SP's certificate in the IdP admin, or sign with the matching key.",
+        ) from error
+
+
+def verify_detached(
+    signed_octets: bytes, signature_b64: str, algorithm: str, cert_pem: str
+) -> None:
+    """Check an HTTP-Redirect binding signature (over the raw query string octets)."""
+    hash_type = SIGNATURE_HASHES.get(algorithm)
+    if hash_type is None:
+        raise SamlError(
+            "Unsupported SigAlg",
+            f"{algorithm!r} is not an RSA signature algorithm this IdP knows.",
+            f"Use {c.SIG_RSA_SHA256}.",
+        )
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+    except ValueError as error:
+        raise SamlError("The Signature parameter is not valid base64", str(error)) from error
+    public_key = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+    try:
+        public_key.verify(signature, signed_octets, padding.PKCS1v15(), hash_type())
+    except InvalidSignature as error:
+        raise SamlError(
+            "The request signature is invalid",
+            "The HTTP-Redirect signature does not verify against the SP's registered certificate.",
+            "Update the SP's certificate in the IdP admin, or sign with the matching key.",
+        ) from error

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.portal_page, name="portal"),
+    path("saml/metadata/", views.metadata, name="metadata"),
+    path("saml/sso/", views.single_sign_on, name="sso"),
+    path("saml/sso/resume/<str:key>/", views.resume_sign_on, name="sso-resume"),
+    path("saml/init/", views.idp_initiated, name="idp-initiated"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "idp.errors.bad_request"
+handler403 = "idp.errors.forbidden"
+handler404 = "idp.errors.not_found"
+handler500 = "idp.errors.server_error"

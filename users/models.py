@@ -1,0 +1,118 @@
+"""The directory: users with multi-valued attributes, and nestable groups.
+
+These groups are the directory's own. Django's auth groups stay for admin
+staff, so a test user's memberships never grant admin rights.
+"""
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
+
+attribute_name_validator = RegexValidator(
+    r"^[A-Za-z_][A-Za-z0-9_.:-]*$",
+    "Attribute names start with a letter or underscore and use letters, digits, _ . : -",
+)
+
+
+class User(AbstractUser):
+    def attribute_values(self) -> dict[str, list[str]]:
+        values: dict[str, list[str]] = {}
+        for attribute in self.attributes.all():
+            values.setdefault(attribute.name, []).append(attribute.value)
+        return values
+
+
+class UserAttribute(models.Model):
+    """One value of a directory attribute; several rows with one name make it multi-valued."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="attributes")
+    name = models.CharField(max_length=128, validators=[attribute_name_validator])
+    value = models.CharField(max_length=1024, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name", "value"], name="unique_attribute_value")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
+
+
+class Group(models.Model):
+    """A directory group. Members of a group are members of every group it belongs to."""
+
+    name = models.CharField(max_length=256, unique=True)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(User, blank=True, related_name="directory_groups")
+    member_of = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="subgroups",
+        help_text="Groups this group belongs to. Its members belong to them too.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def check_parents(self, parents) -> None:
+        """Refuse parents that would make this group (transitively) a member of itself."""
+        if self.pk is None:
+            return
+        edges = parent_edges()
+        for parent in parents:
+            if parent.pk == self.pk or self.pk in ancestors({parent.pk}, edges):
+                raise ValidationError(
+                    f"'{parent}' already belongs to '{self}' (directly or through other "
+                    "groups), so making it a parent would create a cycle. Remove one of "
+                    "the two memberships."
+                )
+
+
+def parent_edges() -> dict[int, set[int]]:
+    """Every group's direct parents, in one query."""
+    edges: dict[int, set[int]] = {}
+    through = Group.member_of.through
+    for child, parent in through.objects.values_list("from_group_id", "to_group_id"):
+        edges.setdefault(child, set()).add(parent)
+    return edges
+
+
+def ancestors(start: set[int], edges: dict[int, set[int]]) -> set[int]:
+    """The groups in start and every group they belong to, directly or not."""
+    seen = set(start)
+    frontier = list(start)
+    while frontier:
+        for parent in edges.get(frontier.pop(), ()):
+            if parent not in seen:
+                seen.add(parent)
+                frontier.append(parent)
+    return seen
+
+
+def group_names_for(user: User) -> list[str]:
+    """Names of every group the user belongs to, transitively, sorted; three queries."""
+    direct = set(user.directory_groups.values_list("id", flat=True))
+    if not direct:
+        return []
+    all_ids = ancestors(direct, parent_edges())
+    return sorted(Group.objects.filter(id__in=all_ids).values_list("name", flat=True))
+
+
+@receiver(m2m_changed, sender=Group.member_of.through)
+def refuse_group_cycles(sender, instance, action, reverse, pk_set, **kwargs):
+    if action != "pre_add":
+        return
+    if reverse:
+        # instance is the parent gaining children: check from each child's side.
+        for child in Group.objects.filter(pk__in=pk_set):
+            child.check_parents([instance])
+    else:
+        instance.check_parents(Group.objects.filter(pk__in=pk_set))
