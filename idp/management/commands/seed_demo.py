@@ -1,8 +1,10 @@
-"""The demo directory that README, tests and checks rely on. Safe to run again."""
+"""The demo directory (and the AWS preset) that README, tests and checks rely on. Idempotent."""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from idp.models import ServiceProvider
+from idp.presets import ensure_aws_preset
 from users.models import Group, User, UserAttribute
 
 DEMO_USERS = [
@@ -69,6 +71,7 @@ class Command(BaseCommand):
         )
         admin.set_password("admin")
         admin.save()
+        ensure_aws_preset(ServiceProvider)
         self.stdout.write(
             "Demo directory ready: alice, bob, carol and admin (password = user name)."
         )

@@ -1,0 +1,132 @@
+"""Real parties for end-to-end tests: a pysaml2 service provider and a user agent over HTTP."""
+
+import html
+import re
+from pathlib import Path
+from urllib.parse import urljoin
+
+import lxml.html
+import requests
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.client import Saml2Client
+from saml2.config import SPConfig
+from saml2.metadata import create_metadata_string
+
+from idp.saml import signing
+
+_CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+class ServiceProvider:
+    """pysaml2 as a SAML SP: it makes AuthnRequests and validates Responses like a real SP.
+
+    Validation covers the signature (against the IdP metadata, with xmlsec1),
+    audience, destination/recipient, InResponseTo and the time window.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        idp_metadata: bytes,
+        entity_id: str = "https://sp.example.test/metadata",
+        acs: str = "https://sp.example.test/acs",
+    ):
+        workdir.mkdir(parents=True, exist_ok=True)
+        key_pem, cert_pem = signing.generate_self_signed("pysaml2 test SP")
+        (workdir / "sp.key").write_bytes(key_pem)
+        (workdir / "sp.crt").write_bytes(cert_pem)
+        self.entity_id = entity_id
+        self.acs = acs
+        self.config = SPConfig()
+        self.config.load(
+            {
+                "entityid": entity_id,
+                "key_file": str(workdir / "sp.key"),
+                "cert_file": str(workdir / "sp.crt"),
+                "xmlsec_binary": "/usr/bin/xmlsec1",
+                "metadata": {"inline": [idp_metadata.decode()]},
+                "allow_unknown_attributes": True,
+                "service": {
+                    "sp": {
+                        "endpoints": {"assertion_consumer_service": [(acs, BINDING_HTTP_POST)]},
+                        "want_response_signed": True,
+                        "want_assertions_signed": True,
+                        "authn_requests_signed": False,
+                        "allow_unsolicited": True,
+                    }
+                },
+            }
+        )
+        self.client = Saml2Client(config=self.config)
+        self.idp_entity_id = next(iter(self.client.metadata.identity_providers()))
+
+    def metadata(self) -> bytes:
+        return create_metadata_string(None, config=self.config)
+
+    def redirect_request(self, relay_state: str = "", **options) -> tuple[str, str]:
+        """(request ID, URL at the IdP) for the HTTP-Redirect binding."""
+        request_id, info = self.client.prepare_for_authenticate(
+            entityid=self.idp_entity_id,
+            relay_state=relay_state,
+            binding=BINDING_HTTP_REDIRECT,
+            **options,
+        )
+        return request_id, dict(info["headers"])["Location"]
+
+    def post_request(self, relay_state: str = "", **options) -> tuple[str, str, dict]:
+        """(request ID, IdP URL, form fields) for the HTTP-POST binding."""
+        request_id, info = self.client.prepare_for_authenticate(
+            entityid=self.idp_entity_id,
+            relay_state=relay_state,
+            binding=BINDING_HTTP_POST,
+            **options,
+        )
+        form = parse_post_form(info["data"])
+        return request_id, form["action"], form["fields"]
+
+    def accept(self, saml_response: str, request_id: str | None):
+        """Validate a Response as the SP would; raises if anything is wrong."""
+        outstanding = {request_id: "/"} if request_id else None
+        return self.client.parse_authn_request_response(
+            saml_response, BINDING_HTTP_POST, outstanding=outstanding
+        )
+
+
+def parse_post_form(page: str) -> dict:
+    forms = lxml.html.fromstring(page).forms
+    assert forms, f"no auto-submit form in: {page[:500]}"
+    return {"action": forms[0].action, "fields": dict(forms[0].form_values())}
+
+
+class Browser:
+    """A user agent over HTTP: follows redirects, signs in, and reads auto-submit forms."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.session = requests.Session()
+
+    def get(self, url: str, **kwargs) -> requests.Response:
+        return self.session.get(urljoin(self.base_url, url), timeout=30, **kwargs)
+
+    def post(self, url: str, data: dict, **kwargs) -> requests.Response:
+        return self.session.post(urljoin(self.base_url, url), data=data, timeout=30, **kwargs)
+
+    def sign_in_on(self, page: requests.Response, username: str) -> requests.Response:
+        """Fill in the login form the IdP just showed."""
+        assert "/accounts/login/" in page.url, f"expected the login page, got {page.url}"
+        token = _CSRF.search(page.text).group(1)
+        next_url = re.search(r'name="next" value="([^"]*)"', page.text).group(1)
+        return self.post(
+            "/accounts/login/",
+            {
+                "csrfmiddlewaretoken": token,
+                "username": username,
+                "password": username,
+                "next": html.unescape(next_url),
+            },
+            headers={"Referer": page.url},
+        )
+
+    def sign_in(self, username: str) -> None:
+        page = self.get("/accounts/login/")
+        assert self.sign_in_on(page, username).status_code == 200

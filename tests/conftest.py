@@ -1,0 +1,39 @@
+import io
+
+import pytest
+from django.core.management import call_command
+
+from idp import keys
+from idp.saml import signing
+
+
+@pytest.fixture(scope="session")
+def key_pems():
+    """One RSA key for the whole run: generating one costs ~100 ms."""
+    return signing.generate_self_signed("fedmock test")
+
+
+@pytest.fixture(autouse=True)
+def certs_dir(settings, tmp_path):
+    settings.IDP_CERTS_DIR = tmp_path / "certs"
+    keys.forget_cached_keys()
+    yield settings.IDP_CERTS_DIR
+    keys.forget_cached_keys()
+
+
+@pytest.fixture
+def signing_key(db, key_pems):
+    return keys.store_key(*key_pems, state="active")
+
+
+@pytest.fixture
+def demo(db, signing_key):
+    """The demo directory, the AWS preset and an active signing key."""
+    call_command("seed_demo", stdout=io.StringIO())
+
+
+@pytest.fixture
+def idp_url(live_server, settings):
+    """The IdP over real HTTP; its metadata names the live server's URL."""
+    settings.IDP_BASE_URL = live_server.url
+    return live_server.url
