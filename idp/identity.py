@@ -4,6 +4,7 @@ from django.conf import settings
 
 from . import keys
 from .saml import metadata
+from .saml.errors import SamlError
 
 
 def entity_id() -> str:
@@ -15,4 +16,12 @@ def sso_url() -> str:
 
 
 def metadata_xml() -> bytes:
-    return metadata.idp_metadata(entity_id(), sso_url(), keys.published_certificates())
+    certificates = keys.published_certificates()
+    if not certificates:
+        raise SamlError(
+            "The IdP has no signing key to publish",
+            "Metadata without a signing certificate cannot be imported into IAM.",
+            "Run `python manage.py ensure_signing_key` (make run does this).",
+            status=503,
+        )
+    return metadata.idp_metadata(entity_id(), sso_url(), certificates)

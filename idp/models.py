@@ -4,7 +4,12 @@ import secrets
 from cryptography import x509
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import (
+    MaxValueValidator,
+    MinValueValidator,
+    RegexValidator,
+    URLValidator,
+)
 from django.db import models
 
 from .saml import constants as c
@@ -130,7 +135,9 @@ class AssertionConsumerService(models.Model):
     service_provider = models.ForeignKey(
         ServiceProvider, on_delete=models.CASCADE, related_name="endpoints"
     )
-    location = models.URLField(max_length=1024)
+    location = models.CharField(
+        max_length=1024, validators=[URLValidator(schemes=["http", "https"])]
+    )
     binding = models.CharField(max_length=128, choices=BINDING_CHOICES, default=c.BINDING_POST)
     index = models.PositiveIntegerField(default=0)
     is_default = models.BooleanField(default=False)

@@ -15,6 +15,8 @@ def key_pems():
 
 @pytest.fixture(autouse=True)
 def certs_dir(settings, tmp_path):
+    # PBKDF2's deliberate slowness buys nothing for demo passwords in tests.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.IDP_CERTS_DIR = tmp_path / "certs"
     keys.forget_cached_keys()
     yield settings.IDP_CERTS_DIR

@@ -75,7 +75,7 @@ def decode_redirect(value: str, field: str = "SAMLRequest") -> bytes:
         raise SamlError(
             f"{field} inflates to more than {MAX_INFLATED_MESSAGE} bytes",
             "It was refused as a likely decompression bomb.",
-            "Send a smaller request.",
+            "A SAML request is a few kilobytes; check what the service provider sends.",
             status=413,
         )
     return xml
@@ -85,7 +85,12 @@ def decode_post(value: str, field: str = "SAMLRequest") -> bytes:
     """HTTP-POST: plain base64 of the XML."""
     xml = _base64(value, field)
     if len(xml) > MAX_INFLATED_MESSAGE:
-        raise SamlError(f"{field} is too large", status=413)
+        raise SamlError(
+            f"{field} is too large",
+            f"It decodes to {len(xml)} bytes; the limit is {MAX_INFLATED_MESSAGE}.",
+            "A SAML request is a few kilobytes; check what the service provider sends.",
+            status=413,
+        )
     return xml
 
 

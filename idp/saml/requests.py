@@ -71,7 +71,9 @@ def parse(xml: bytes) -> AuthnRequest:
         acs_index = int(index) if index is not None else None
     except ValueError as error:
         raise SamlError(
-            "AssertionConsumerServiceIndex is not a number", f"It is {index!r}."
+            "AssertionConsumerServiceIndex is not a number",
+            f"It is {index!r}.",
+            "Use the index of one of the SP's registered ACS endpoints, or send its URL.",
         ) from error
     policy = request.name_id_policy
     return AuthnRequest(

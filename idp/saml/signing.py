@@ -202,7 +202,11 @@ def verify_detached(
     try:
         signature = base64.b64decode(signature_b64, validate=True)
     except ValueError as error:
-        raise SamlError("The Signature parameter is not valid base64", str(error)) from error
+        raise SamlError(
+            "The Signature parameter is not valid base64",
+            str(error),
+            "Send the base64 signature over SAMLRequest, RelayState and SigAlg, URL-encoded.",
+        ) from error
     public_key = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
     try:
         public_key.verify(signature, signed_octets, padding.PKCS1v15(), hash_type())
