@@ -41,7 +41,7 @@ def _aws_tiles(sp: ServiceProvider, role_values: tuple[str, ...]) -> list[Tile]:
         for pair in pairs
     ]
     if len(pairs) > 1:
-        tiles.append(Tile("All roles", f"{sp.name}: AWS shows its role picker", _init_url(sp)))
+        tiles.append(Tile("All roles", "AWS shows its role picker", _init_url(sp)))
     return tiles
 
 
