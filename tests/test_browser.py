@@ -67,7 +67,6 @@ def test_alice_picks_an_aws_role_tile(demo, idp_url, monkeypatch):
         )
     ]
     assert roles == [
-        "arn:aws:iam::444455556666:role/Developer,"
-        "arn:aws:iam::444455556666:saml-provider/fedmock"
+        "arn:aws:iam::444455556666:role/Developer,arn:aws:iam::444455556666:saml-provider/fedmock"
     ]
     assert SCREENSHOT.stat().st_size > 5000
