@@ -40,3 +40,15 @@ def server_error(request):
             status=500,
         ),
     )
+
+
+def csrf_failure(request, reason=""):
+    return _page(
+        request,
+        SamlError(
+            "The form expired",
+            "The page was open too long, or cookies are blocked, so the form's CSRF check failed.",
+            "Reload the page and submit it again; allow cookies for this site.",
+            status=403,
+        ),
+    )

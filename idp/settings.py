@@ -51,6 +51,7 @@ ALLOWED_HOSTS = [
     if host
 ]
 CSRF_TRUSTED_ORIGINS = [IDP_BASE_URL]
+CSRF_FAILURE_VIEW = "idp.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "users",

@@ -30,6 +30,7 @@ class ServiceProvider:
         idp_metadata: bytes,
         entity_id: str = "https://sp.example.test/metadata",
         acs: str = "https://sp.example.test/acs",
+        sign_requests: bool = False,
     ):
         workdir.mkdir(parents=True, exist_ok=True)
         key_pem, cert_pem = signing.generate_self_signed("pysaml2 test SP")
@@ -51,7 +52,7 @@ class ServiceProvider:
                         "endpoints": {"assertion_consumer_service": [(acs, BINDING_HTTP_POST)]},
                         "want_response_signed": True,
                         "want_assertions_signed": True,
-                        "authn_requests_signed": False,
+                        "authn_requests_signed": sign_requests,
                         "allow_unsolicited": True,
                     }
                 },

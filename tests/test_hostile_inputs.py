@@ -302,3 +302,24 @@ def test_missing_signing_key_is_explained(client, db):
     response = client.get("/saml/init/", {"sp": "urn:amazon:webservices"})
     assert response.status_code == 503
     assert "ensure_signing_key" in response.content.decode()
+
+
+def test_login_without_csrf_token_is_explained(db):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post(
+        "/accounts/login/", {"username": "alice", "password": "alice"}
+    )
+    assert response.status_code == 403
+    assert "The form expired" in response.content.decode()
+
+
+def test_wrong_password_keeps_the_pending_request(client, demo):
+    response = client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": "wrong", "next": "/saml/sso/resume/abc/"},
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "do not match" in body
+    assert 'value="/saml/sso/resume/abc/"' in body

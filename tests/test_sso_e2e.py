@@ -231,3 +231,46 @@ def test_metadata_is_what_pysaml2_and_iam_accept(demo, idp_url):
     }
     assert bindings == {c.BINDING_REDIRECT, c.BINDING_POST}
     assert BINDING_HTTP_POST in bindings
+
+
+@pytest.fixture
+def signing_sp(demo, idp_url, tmp_path):
+    """An SP whose metadata says AuthnRequestsSigned: the IdP then insists on valid signatures."""
+    metadata = Browser(idp_url).get("/saml/metadata/").content
+    service_provider = ServiceProvider(
+        tmp_path / "signing-sp",
+        metadata,
+        entity_id="https://signing-sp.example.test/metadata",
+        sign_requests=True,
+    )
+    path = tmp_path / "signing-sp.xml"
+    path.write_bytes(service_provider.metadata())
+    call_command("import_sp_metadata", str(path), stdout=io.StringIO())
+    return service_provider
+
+
+def test_signed_requests_are_verified_over_both_bindings(signing_sp, idp_url):
+    browser = Browser(idp_url)
+    browser.sign_in("alice")
+    request_id, url = signing_sp.redirect_request(relay_state="r1", sign=True)
+    assert "Signature=" in url
+    form = parse_post_form(browser.get(url).text)
+    assert signing_sp.accept(form["fields"]["SAMLResponse"], request_id)
+
+    request_id, action, fields = signing_sp.post_request(sign=True)
+    form = parse_post_form(browser.post(action, fields).text)
+    assert signing_sp.accept(form["fields"]["SAMLResponse"], request_id)
+
+
+def test_tampered_or_unsigned_requests_are_refused(signing_sp, idp_url):
+    browser = Browser(idp_url)
+    browser.sign_in("alice")
+    _, url = signing_sp.redirect_request(relay_state="original", sign=True)
+    tampered = browser.get(url.replace("RelayState=original", "RelayState=forged"))
+    assert tampered.status_code == 400
+    assert "signature is invalid" in tampered.text
+
+    _, url = signing_sp.redirect_request(sign=False)
+    unsigned = browser.get(url)
+    assert unsigned.status_code == 400
+    assert "not signed" in unsigned.text
