@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from users.models import User, group_names_for
 
+from . import rule_templates
 from .models import ClaimRule, PersistentNameID, ServiceProvider
 from .saml import constants as c
 from .saml.errors import SamlError
@@ -92,12 +93,15 @@ def rule_values(rule: ClaimRule, entry: DirectoryEntry, sp: ServiceProvider) -> 
         if match := pattern.search(group):
             try:
                 values.append(
-                    rule.value_template.format(provider=sp.iam_provider_name, **match.groupdict())
+                    rule_templates.render(
+                        rule.value_template, {"provider": sp.iam_provider_name, **match.groupdict()}
+                    )
                 )
-            except (KeyError, IndexError, ValueError) as error:
+            except KeyError as error:
                 raise SamlError(
                     "A claim rule is broken",
-                    f"Rule {rule} of {sp}: its template {rule.value_template!r} failed ({error}).",
+                    f"Rule {rule} of {sp}: its template {rule.value_template!r} names "
+                    f"{{{error.args[0]}}}, which its pattern does not capture.",
                     "Fix the rule's template in the admin: use only {provider} and the named "
                     "groups of its pattern.",
                     status=409,

@@ -12,6 +12,7 @@ from django.core.validators import (
 )
 from django.db import models
 
+from . import rule_templates
 from .saml import constants as c
 
 IAM_PROVIDER_NAME = RegexValidator(
@@ -208,7 +209,7 @@ class ClaimRule(models.Model):
             except re.error as error:
                 raise ValidationError({"group_pattern": f"Not a valid regex: {error}."}) from error
             known = set(pattern.groupindex) | {"provider"}
-            used = set(re.findall(r"{(\w*)}", self.value_template))
+            used = rule_templates.placeholders(self.value_template)
             if not self.value_template:
                 raise ValidationError({"value_template": "A group rule needs a value template."})
             if unknown := used - known:

@@ -1,9 +1,11 @@
 """Registering service providers from their metadata (admin and command share this)."""
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .models import AssertionConsumerService, ServiceProvider
 from .saml import constants as c
+from .saml.errors import SamlError
 from .saml.metadata import parse_sp_metadata
 
 
@@ -30,7 +32,15 @@ def register_from_metadata(xml: bytes, name: str = "") -> tuple[ServiceProvider,
             c.NAMEID_TRANSIENT: ServiceProvider.NameIDSource.TRANSIENT,
             c.NAMEID_UNSPECIFIED: ServiceProvider.NameIDSource.USERNAME,
         }.get(supported[0], ServiceProvider.NameIDSource.PERSISTENT)
-    sp.full_clean()
+    try:
+        sp.full_clean()
+    except ValidationError as error:
+        problems = "; ".join(f"{field}: {' '.join(m)}" for field, m in error.message_dict.items())
+        raise SamlError(
+            "The metadata describes an SP this IdP cannot register",
+            problems,
+            "Correct the metadata, or register the SP by hand in the admin.",
+        ) from error
     sp.save()
     sp.endpoints.all().delete()
     AssertionConsumerService.objects.bulk_create(

@@ -88,11 +88,11 @@ def _endpoints(sp: ServiceProvider) -> list[Endpoint]:
     return [Endpoint(e.location, e.binding, e.index, e.is_default) for e in sp.endpoints.all()]
 
 
-def _redirect_signed_octets(raw_query: str) -> tuple[bytes, dict[str, str]]:
+def _redirect_signed_octets(raw_query: str) -> bytes:
     """The HTTP-Redirect signature covers the query parameters exactly as they were encoded."""
     raw = dict(part.split("=", 1) for part in raw_query.split("&") if "=" in part)
     names = [n for n in ("SAMLRequest", "RelayState", "SigAlg") if n in raw]
-    return "&".join(f"{n}={raw[n]}" for n in names).encode(), raw
+    return "&".join(f"{n}={raw[n]}" for n in names).encode()
 
 
 def _check_request_signature(
@@ -107,9 +107,11 @@ def _check_request_signature(
     if binding == c.BINDING_REDIRECT:
         signed = "Signature" in fields
         if signed and certificate:
-            octets, _ = _redirect_signed_octets(raw_query)
             signing.verify_detached(
-                octets, fields["Signature"], fields.get("SigAlg", ""), certificate
+                _redirect_signed_octets(raw_query),
+                fields["Signature"],
+                fields.get("SigAlg", ""),
+                certificate,
             )
     else:
         signed = request.is_signed

@@ -209,3 +209,25 @@ def test_admin_import_shows_what_is_wrong(admin_client_demo):
     )
     assert response.status_code == 200
     assert "not well-formed" in response.content.decode()
+
+
+def test_templates_cannot_reach_into_objects(db):
+    sp = ServiceProvider.objects.get(entity_id="urn:amazon:webservices")
+    rule = ClaimRule(
+        service_provider=sp,
+        kind="group_regex",
+        attribute_name="x",
+        group_pattern=r"(?P<role>.+)",
+        value_template="{role.__class__}",
+    )
+    with pytest.raises(ValidationError, match="role.__class__"):
+        rule.full_clean()
+
+
+def test_metadata_that_demands_signed_requests_without_a_certificate(db, tmp_path):
+    path = tmp_path / "sp.xml"
+    path.write_text(
+        SP_METADATA.replace('WantAssertionsSigned="true"', 'AuthnRequestsSigned="true"')
+    )
+    with pytest.raises(CommandError, match="require_signed_requests"):
+        run("import_sp_metadata", str(path))

@@ -1,6 +1,5 @@
 from pathlib import Path
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from idp.registry import register_from_metadata
@@ -25,8 +24,6 @@ class Command(BaseCommand):
             sp, created = register_from_metadata(xml, name)
         except SamlError as error:
             raise CommandError(f"{error.title}. {error.detail} {error.hint}".strip()) from error
-        except ValidationError as error:
-            raise CommandError(f"The metadata gives an invalid SP: {error.messages}") from error
         verb = "Registered" if created else "Updated"
         endpoints = ", ".join(e.location for e in sp.endpoints.all())
         self.stdout.write(f"{verb} {sp.entity_id} (ACS: {endpoints})")
