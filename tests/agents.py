@@ -53,7 +53,7 @@ class ServiceProvider:
                         "want_response_signed": True,
                         "want_assertions_signed": True,
                         "authn_requests_signed": sign_requests,
-                        "allow_unsolicited": True,
+                        "allow_unsolicited": False,
                     }
                 },
             }

@@ -274,3 +274,14 @@ def test_tampered_or_unsigned_requests_are_refused(signing_sp, idp_url):
     unsigned = browser.get(url)
     assert unsigned.status_code == 400
     assert "not signed" in unsigned.text
+
+
+def test_sp_rejects_a_response_to_a_request_it_did_not_send(sp, idp_url):
+    from saml2.response import UnsolicitedResponse
+
+    browser = Browser(idp_url)
+    browser.sign_in("alice")
+    _, url = sp.redirect_request()
+    form = parse_post_form(browser.get(url).text)
+    with pytest.raises(UnsolicitedResponse):
+        sp.accept(form["fields"]["SAMLResponse"], "_some_other_request")
