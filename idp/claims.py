@@ -1,20 +1,27 @@
 """Claim rules: (user, service provider) -> Release.
 
-Rules are data in the admin; this module reads the directory once per sign-on
-(a fixed number of queries) and evaluates every rule against that snapshot.
+Rules are ordered data (global ones and the SP's own, merged by order). This
+module reads the directory once per sign-on, in a fixed number of queries
+whatever the number of groups or rules, then evaluates every rule against that
+snapshot and records why each rule did or did not contribute.
 """
 
 import re
 import secrets
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+
+from django.db.models import Q
 
 from users.models import User, group_names_for
 
-from . import rule_templates
+from . import rule_syntax
 from .models import ClaimRule, PersistentNameID, ServiceProvider
 from .saml import constants as c
 from .saml.errors import SamlError
 from .saml.release import Attribute, NameID, Release
+
+USER_FIELDS = ("username", "email", "first_name", "last_name")
 
 
 class NameIDUnavailable(SamlError):
@@ -32,10 +39,142 @@ class DirectoryEntry:
     @classmethod
     def of(cls, user: User) -> "DirectoryEntry":
         return cls(
-            fields={name: getattr(user, name) or "" for name in ClaimRule.USER_FIELDS},
+            fields={name: getattr(user, name) or "" for name in USER_FIELDS},
             attributes=user.attribute_values(),
             groups=group_names_for(user),
         )
+
+    def lookup(self, reference: str) -> list[str]:
+        """Values of username, email, first_name, last_name, groups or attr.<name>."""
+        if reference == "groups":
+            return list(self.groups)
+        if reference.startswith("attr."):
+            return list(self.attributes.get(reference.removeprefix("attr."), []))
+        value = self.fields.get(reference, "")
+        return [value] if value else []
+
+
+class _TemplateValues(Mapping):
+    """Placeholders of a template: named captures, {provider}, then directory references."""
+
+    def __init__(self, entry: DirectoryEntry, sp: ServiceProvider, captures: Mapping):
+        self.entry, self.sp, self.captures = entry, sp, captures
+
+    def __getitem__(self, name: str) -> list[str]:
+        if name in self.captures:
+            return [self.captures[name] or ""]
+        if name == "provider":
+            return [self.sp.iam_provider_name]
+        if name in USER_FIELDS or name == "groups" or name.startswith("attr."):
+            return self.entry.lookup(name)
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.captures)
+
+    def __len__(self) -> int:
+        return len(self.captures)
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """One line of the rule trace: did the rule apply, and what did it give."""
+
+    rule: ClaimRule
+    applied: bool
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    attributes: tuple[Attribute, ...]
+    trace: tuple[RuleOutcome, ...]
+
+    def producers(self, attribute_name: str) -> list[RuleOutcome]:
+        return [o for o in self.trace if o.rule.attribute_name == attribute_name and o.values]
+
+
+def _broken(rule: ClaimRule, sp: ServiceProvider, what: str) -> SamlError:
+    return SamlError(
+        "A claim rule is broken",
+        f"Rule {rule} of {sp}: {what}.",
+        "Fix the rule in the admin (Service providers → claim rules); saving it there checks it.",
+        status=409,
+    )
+
+
+def _pattern(rule: ClaimRule, sp: ServiceProvider, pattern: str) -> re.Pattern:
+    try:
+        return rule_syntax.compile_pattern(pattern)
+    except re.error as error:
+        raise _broken(rule, sp, f"its pattern {pattern!r} is not a regex ({error})") from error
+
+
+def _render(rule: ClaimRule, sp: ServiceProvider, values: Mapping) -> list[str]:
+    try:
+        return rule_syntax.render(rule.value, values)
+    except KeyError as error:
+        raise _broken(
+            rule, sp, f"its template names {{{error.args[0]}}}, which is unknown"
+        ) from None
+
+
+def condition_holds(rule: ClaimRule, entry: DirectoryEntry, sp: ServiceProvider) -> bool:
+    if rule.condition == ClaimRule.Condition.MEMBER_OF:
+        holds = rule.condition_subject in entry.groups
+    elif rule.condition == ClaimRule.Condition.ATTRIBUTE_MATCHES:
+        pattern = _pattern(rule, sp, rule.condition_pattern)
+        holds = any(pattern.search(value) for value in entry.lookup(rule.condition_subject))
+    else:
+        holds = True
+    return holds != rule.negate
+
+
+def rule_values(rule: ClaimRule, entry: DirectoryEntry, sp: ServiceProvider) -> list[str]:
+    if rule.source == ClaimRule.Source.LITERAL:
+        return [rule.value]
+    if rule.source == ClaimRule.Source.ATTRIBUTE:
+        return entry.lookup(rule.source_attribute)
+    if rule.source == ClaimRule.Source.TEMPLATE:
+        return _render(rule, sp, _TemplateValues(entry, sp, {}))
+    pattern = _pattern(rule, sp, rule.group_pattern)
+    values = []
+    for group in entry.groups:
+        if match := pattern.search(group):
+            values += _render(rule, sp, _TemplateValues(entry, sp, match.groupdict()))
+    return values
+
+
+def rules_for(sp: ServiceProvider) -> list[ClaimRule]:
+    """The enabled global rules and the SP's own, in order: one query."""
+    return list(
+        ClaimRule.objects.filter(Q(service_provider=sp) | Q(service_provider__isnull=True))
+        .filter(enabled=True)
+        .order_by("order", "id")
+    )
+
+
+def evaluate(rules: list[ClaimRule], entry: DirectoryEntry, sp: ServiceProvider) -> Evaluation:
+    """Values for one attribute name accumulate across rules, de-duplicated, in order."""
+    collected: dict[str, tuple[ClaimRule, dict[str, None]]] = {}
+    trace = []
+    for rule in rules:
+        applied = condition_holds(rule, entry, sp)
+        values = rule_values(rule, entry, sp) if applied else []
+        trace.append(RuleOutcome(rule, applied, tuple(values)))
+        if values:
+            _, seen = collected.setdefault(rule.attribute_name, (rule, {}))
+            seen.update(dict.fromkeys(values))
+    attributes = tuple(
+        Attribute(
+            name=name,
+            values=tuple(values),
+            name_format=rule.name_format,
+            friendly_name=rule.friendly_name,
+        )
+        for name, (rule, values) in collected.items()
+    )
+    return Evaluation(attributes, tuple(trace))
 
 
 _FORMAT_SOURCES = {
@@ -73,67 +212,12 @@ def name_id_for(user: User, sp: ServiceProvider, requested_format: str = "") -> 
     return NameID(persistent.value, name_format, sp_name_qualifier=sp.entity_id)
 
 
-def rule_values(rule: ClaimRule, entry: DirectoryEntry, sp: ServiceProvider) -> list[str]:
-    if rule.kind == ClaimRule.Kind.USER_VALUE:
-        if rule.source.startswith("attr."):
-            return list(entry.attributes.get(rule.source.removeprefix("attr."), []))
-        value = entry.fields.get(rule.source, "")
-        return [value] if value else []
-    try:
-        pattern = re.compile(rule.group_pattern)
-    except re.error as error:
-        raise SamlError(
-            "A claim rule is broken",
-            f"Rule {rule} of {sp}: its pattern {rule.group_pattern!r} is not a regex ({error}).",
-            "Fix the rule's pattern in the admin; saving it there checks it.",
-            status=409,
-        ) from error
-    values = []
-    for group in entry.groups:
-        if match := pattern.search(group):
-            try:
-                values.append(
-                    rule_templates.render(
-                        rule.value_template, {"provider": sp.iam_provider_name, **match.groupdict()}
-                    )
-                )
-            except KeyError as error:
-                raise SamlError(
-                    "A claim rule is broken",
-                    f"Rule {rule} of {sp}: its template {rule.value_template!r} names "
-                    f"{{{error.args[0]}}}, which its pattern does not capture.",
-                    "Fix the rule's template in the admin: use only {provider} and the named "
-                    "groups of its pattern.",
-                    status=409,
-                ) from error
-    return values
-
-
-def evaluate(
-    rules: list[ClaimRule], entry: DirectoryEntry, sp: ServiceProvider
-) -> tuple[Attribute, ...]:
-    """Values for one attribute name accumulate across rules, de-duplicated, in order."""
-    collected: dict[str, tuple[ClaimRule, dict[str, None]]] = {}
-    for rule in rules:
-        values = rule_values(rule, entry, sp)
-        if not values:
-            continue
-        _, seen = collected.setdefault(rule.attribute_name, (rule, {}))
-        seen.update(dict.fromkeys(values))
-    return tuple(
-        Attribute(
-            name=name,
-            values=tuple(values),
-            name_format=rule.name_format,
-            friendly_name=rule.friendly_name,
-        )
-        for name, (rule, values) in collected.items()
-    )
+def evaluate_for(user: User, sp: ServiceProvider) -> Evaluation:
+    return evaluate(rules_for(sp), DirectoryEntry.of(user), sp)
 
 
 def release(user: User, sp: ServiceProvider, requested_format: str = "") -> Release:
-    rules = [rule for rule in sp.rules.all() if rule.enabled]
     return Release(
         name_id=name_id_for(user, sp, requested_format),
-        attributes=evaluate(rules, DirectoryEntry.of(user), sp),
+        attributes=evaluate_for(user, sp).attributes,
     )

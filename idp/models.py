@@ -2,6 +2,7 @@ import re
 import secrets
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import (
@@ -12,7 +13,8 @@ from django.core.validators import (
 )
 from django.db import models
 
-from . import rule_templates
+from . import rule_syntax
+from .saml import aws
 from .saml import constants as c
 
 IAM_PROVIDER_NAME = RegexValidator(
@@ -49,6 +51,11 @@ class ServiceProvider(models.Model):
     class Profile(models.TextChoices):
         GENERIC = "generic", "Generic SAML service provider"
         AWS = "aws", "AWS (console sign-in and STS)"
+        IDENTITY_CENTER = "identity_center", "AWS IAM Identity Center"
+
+    class CheckPolicy(models.TextChoices):
+        BLOCK = "block", "block: show the findings instead of sending"
+        WARN = "warn", "warn: send, and record the findings in the audit log"
 
     class NameIDSource(models.TextChoices):
         USERNAME = "username", "user name"
@@ -63,7 +70,14 @@ class ServiceProvider(models.Model):
         max_length=16,
         choices=Profile.choices,
         default=Profile.GENERIC,
-        help_text="AWS turns on the checks of AWS-SAML-RULES.md and one portal tile per role.",
+        help_text="The AWS profiles turn on the checks of AWS-SAML-RULES.md; AWS also gives "
+        "one portal tile per role.",
+    )
+    check_policy = models.CharField(
+        "when the AWS checks find an error",
+        max_length=8,
+        choices=CheckPolicy.choices,
+        default=CheckPolicy.BLOCK,
     )
     iam_provider_name = models.CharField(
         "IAM SAML provider name",
@@ -114,18 +128,30 @@ class ServiceProvider(models.Model):
     def is_aws(self) -> bool:
         return self.profile == self.Profile.AWS
 
+    @property
+    def is_checked(self) -> bool:
+        """Whether the AWS checker judges this SP's responses."""
+        return self.profile in (self.Profile.AWS, self.Profile.IDENTITY_CENTER)
+
     def clean(self) -> None:
         errors = {}
-        if self.is_aws and not self.sign_assertion:
+        if self.is_checked and not self.sign_assertion:
             errors["sign_assertion"] = "AWS requires a signed assertion (R11)."
         if self.request_certificate.strip():
             try:
-                x509.load_pem_x509_certificate(self.request_certificate.strip().encode())
+                certificate = x509.load_pem_x509_certificate(
+                    self.request_certificate.strip().encode()
+                )
             except ValueError:
                 errors["request_certificate"] = (
                     "Not a PEM certificate: paste the block from -----BEGIN CERTIFICATE----- "
                     "to -----END CERTIFICATE-----."
                 )
+            else:
+                if not isinstance(certificate.public_key(), rsa.RSAPublicKey):
+                    errors["request_certificate"] = (
+                        "Only RSA certificates can verify AuthnRequests here."
+                    )
         elif self.require_signed_requests:
             errors["require_signed_requests"] = "Add the SP's signing certificate first."
         if errors:
@@ -154,72 +180,131 @@ class AssertionConsumerService(models.Model):
         return self.location
 
 
-class ClaimRule(models.Model):
-    class Kind(models.TextChoices):
-        USER_VALUE = "user_value", "value of a user field or attribute"
-        GROUP_REGEX = "group_regex", "group names matched by a regex, through a template"
+DIRECTORY_REFERENCE = re.compile(r"^(username|email|first_name|last_name|groups|attr\.[\w.:-]+)$")
+DIRECTORY_REFERENCE_HELP = "username, email, first_name, last_name, groups or attr.<attribute name>"
 
-    USER_FIELDS = ("username", "email", "first_name", "last_name")
+
+class ClaimRule(models.Model):
+    """One ordered, declarative step from directory data to a SAML attribute."""
+
+    class Condition(models.TextChoices):
+        ALWAYS = "always", "always"
+        MEMBER_OF = "member_of", "the user is in the group (directly or through nesting)"
+        ATTRIBUTE_MATCHES = "attribute_matches", "a value of the field or attribute matches"
+
+    class Source(models.TextChoices):
+        LITERAL = "literal", "a literal value"
+        TEMPLATE = "template", "a template over user fields and attributes"
+        GROUP_REGEX = "group_regex", "each matching group, through a template"
+        ATTRIBUTE = "attribute", "a field or attribute, all its values"
 
     service_provider = models.ForeignKey(
-        ServiceProvider, on_delete=models.CASCADE, related_name="rules"
+        ServiceProvider,
+        on_delete=models.CASCADE,
+        related_name="rules",
+        null=True,
+        blank=True,
+        help_text="Empty: the rule applies to every service provider.",
     )
     order = models.PositiveIntegerField(default=0)
     enabled = models.BooleanField(default=True)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    description = models.CharField(max_length=200, blank=True)
+
+    condition = models.CharField(max_length=20, choices=Condition.choices, default=Condition.ALWAYS)
+    condition_subject = models.CharField(
+        max_length=256,
+        blank=True,
+        help_text=f"The group name, or for a match: {DIRECTORY_REFERENCE_HELP}.",
+    )
+    condition_pattern = models.CharField(max_length=512, blank=True)
+    negate = models.BooleanField("negate the condition", default=False)
+
+    source = models.CharField(max_length=16, choices=Source.choices)
+    value = models.CharField(
+        max_length=1024,
+        blank=True,
+        help_text="The literal, or the template: {email}, {attr.department}, {provider} "
+        "(the SP's IAM provider name) and, for group rules, the pattern's named groups.",
+    )
+    group_pattern = models.CharField(
+        max_length=512,
+        blank=True,
+        help_text=r"Named groups in Python (?P<role>…), ADFS (?<role>…) or Okta (?{{role}}…) "
+        r"form, e.g. ^AWS-(?P<account>\d{12})-(?P<role>[\w+=,.@-]+)$",
+    )
+    source_attribute = models.CharField(
+        max_length=256, blank=True, help_text=f"For pass-through: {DIRECTORY_REFERENCE_HELP}."
+    )
+
     attribute_name = models.CharField(max_length=512)
     name_format = models.CharField(
         max_length=128, choices=NAME_FORMAT_CHOICES, default=c.ATTRNAME_URI
     )
     friendly_name = models.CharField(max_length=128, blank=True)
-    source = models.CharField(
-        max_length=160,
-        blank=True,
-        help_text="For user values: username, email, first_name, last_name or attr.<name>.",
-    )
-    group_pattern = models.CharField(
-        max_length=512,
-        blank=True,
-        help_text=r"For group rules: a regex with named groups, e.g. "
-        r"^AWS-(?P<account>\d{12})-(?P<role>[\w+=,.@-]+)$",
-    )
-    value_template = models.CharField(
-        max_length=1024,
-        blank=True,
-        help_text="For group rules: the value, with {name} for each named group and {provider} "
-        "for the SP's IAM provider name.",
-    )
 
     class Meta:
         ordering = ["order", "id"]
 
     def __str__(self) -> str:
-        return f"#{self.order} {self.attribute_name}"
+        scope = "every SP" if self.service_provider_id is None else "this SP"
+        label = self.description or self.friendly_name or self.attribute_name
+        return f"#{self.order} {label} ({scope})"
 
     def clean(self) -> None:
-        if self.kind == self.Kind.USER_VALUE:
-            if self.source not in self.USER_FIELDS and not re.fullmatch(
-                r"attr\.[\w.:-]+", self.source
-            ):
-                fields = ", ".join(self.USER_FIELDS)
-                raise ValidationError({"source": f"Use one of {fields} or attr.<attribute name>."})
-        elif self.kind == self.Kind.GROUP_REGEX:
+        errors: dict[str, str] = {}
+        self._clean_condition(errors)
+        self._clean_source(errors)
+        if not errors and self.source == self.Source.LITERAL:
+            problems = [f for f in aws.check_attribute(self.attribute_name, [self.value])]
+            if problems:
+                errors["value"] = " ".join(str(f) for f in problems)
+        if not errors:
+            problems = aws.check_attribute_name(self.attribute_name)
+            if problems:
+                errors["attribute_name"] = " ".join(str(f) for f in problems)
+        if errors:
+            raise ValidationError(errors)
+
+    def _clean_condition(self, errors: dict[str, str]) -> None:
+        if self.condition == self.Condition.MEMBER_OF and not self.condition_subject:
+            errors["condition_subject"] = "Name the group the user must be in."
+        if self.condition == self.Condition.ATTRIBUTE_MATCHES:
+            if not DIRECTORY_REFERENCE.match(self.condition_subject):
+                errors["condition_subject"] = f"Use one of {DIRECTORY_REFERENCE_HELP}."
             try:
-                pattern = re.compile(self.group_pattern)
+                rule_syntax.compile_pattern(self.condition_pattern)
             except re.error as error:
-                raise ValidationError({"group_pattern": f"Not a valid regex: {error}."}) from error
-            known = set(pattern.groupindex) | {"provider"}
-            used = rule_templates.placeholders(self.value_template)
-            if not self.value_template:
-                raise ValidationError({"value_template": "A group rule needs a value template."})
-            if unknown := used - known:
-                raise ValidationError(
-                    {
-                        "value_template": f"{', '.join(sorted('{' + u + '}' for u in unknown))} "
-                        f"is not a named group of the pattern (it has "
-                        f"{', '.join(sorted(pattern.groupindex)) or 'none'}) nor {{provider}}."
-                    }
-                )
+                errors["condition_pattern"] = f"Not a valid regex: {error}."
+
+    def _clean_source(self, errors: dict[str, str]) -> None:
+        known = {"provider"}
+        if self.source == self.Source.ATTRIBUTE:
+            if not DIRECTORY_REFERENCE.match(self.source_attribute):
+                errors["source_attribute"] = f"Use one of {DIRECTORY_REFERENCE_HELP}."
+            return
+        if not self.value:
+            errors["value"] = "This kind of rule needs a value."
+            return
+        if self.source == self.Source.LITERAL:
+            return
+        if self.source == self.Source.GROUP_REGEX:
+            try:
+                known |= set(rule_syntax.compile_pattern(self.group_pattern).groupindex)
+            except re.error as error:
+                errors["group_pattern"] = f"Not a valid regex: {error}."
+                return
+        unknown = [
+            name
+            for name in rule_syntax.placeholders(self.value)
+            if name not in known and not DIRECTORY_REFERENCE.match(name)
+        ]
+        if unknown:
+            names = ", ".join(sorted(known - {"provider"})) or "none"
+            errors["value"] = (
+                f"{{{unknown[0]}}} is neither a user field or attribute "
+                f"({DIRECTORY_REFERENCE_HELP}), nor {{provider}}, nor a named group of the "
+                f"pattern ({names})."
+            )
 
 
 class PersistentNameID(models.Model):

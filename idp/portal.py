@@ -3,10 +3,8 @@
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.db.models import Prefetch
-
 from . import claims
-from .models import ClaimRule, ServiceProvider
+from .models import ServiceProvider
 from .saml import aws
 from .saml.errors import SamlError
 
@@ -47,17 +45,14 @@ def _aws_tiles(sp: ServiceProvider, role_values: tuple[str, ...]) -> list[Tile]:
 
 def tiles(user) -> list[tuple[ServiceProvider, list[Tile]]]:
     entry = claims.DirectoryEntry.of(user)
-    rules = Prefetch("rules", queryset=ClaimRule.objects.filter(enabled=True))
-    service_providers = ServiceProvider.objects.filter(
-        enabled=True, allow_idp_initiated=True
-    ).prefetch_related(rules)
+    service_providers = ServiceProvider.objects.filter(enabled=True, allow_idp_initiated=True)
     result = []
     for sp in service_providers:
         if not sp.is_aws:
             result.append((sp, [Tile(sp.name, sp.entity_id, _init_url(sp))]))
             continue
         try:
-            attributes = claims.evaluate(list(sp.rules.all()), entry, sp)
+            attributes = claims.evaluate(claims.rules_for(sp), entry, sp).attributes
         except SamlError as error:
             result.append((sp, [Tile(sp.name, "misconfigured", problem=error.detail)]))
             continue

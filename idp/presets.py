@@ -1,37 +1,165 @@
-"""Ready-made service providers: data, not code branches.
+"""Ready-made service providers and rule sets: data, not code branches.
 
-Functions take the ServiceProvider model class, so the data migration can pass
-its historical model and `seed_demo` the current one.
+`ensure_aws_preset` takes the ServiceProvider model class, so the data
+migration can pass its historical model and `seed_demo` the current one.
 """
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
 
 from .saml import aws
 from .saml import constants as c
 
-AWS_ROLE_FROM_GROUPS = {
-    "kind": "group_regex",
-    "attribute_name": aws.ROLE,
-    "name_format": c.ATTRNAME_URI,
-    "friendly_name": "Role",
-    "group_pattern": r"^AWS-(?P<account>\d{12})-(?P<role>[\w+=,.@-]+)$",
-    "value_template": "arn:aws:iam::{account}:role/{role},"
-    "arn:aws:iam::{account}:saml-provider/{provider}",
+URI = c.ATTRNAME_URI
+BASIC = c.ATTRNAME_BASIC
+
+
+def _aws_rule(order: int, name: str, **rule) -> dict:
+    return {
+        "order": order,
+        "attribute_name": aws.ATTRIBUTE_PREFIX + name,
+        "name_format": URI,
+        "friendly_name": name,
+        **rule,
+    }
+
+
+SESSION_NAME_FROM_EMAIL = _aws_rule(
+    20, "RoleSessionName", source="attribute", source_attribute="email"
+)
+
+AWS_PRESET_RULES = [
+    _aws_rule(
+        10,
+        "Role",
+        description="Role from AWS-<account>-<role> groups",
+        source="group_regex",
+        group_pattern=r"^AWS-(?P<account>\d{12})-(?P<role>[\w+=,.@-]+)$",
+        value="arn:aws:iam::{account}:role/{role},arn:aws:iam::{account}:saml-provider/{provider}",
+    ),
+    SESSION_NAME_FROM_EMAIL,
+    _aws_rule(30, "SessionDuration", source="literal", value="3600"),
+    _aws_rule(
+        40, "PrincipalTag:department", source="attribute", source_attribute="attr.department"
+    ),
+    _aws_rule(
+        41, "PrincipalTag:costCenter", source="attribute", source_attribute="attr.costCenter"
+    ),
+]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    title: str
+    description: str
+    rules: list[dict]
+    sp_settings: dict = field(default_factory=dict)
+
+
+RULE_SETS = {
+    "aws-adfs": RuleSet(
+        "AWS, ADFS-style groups",
+        "As the AWS guide for ADFS sets it up: NameID is the account name (persistent), "
+        "RoleSessionName the e-mail, and Role comes from AD groups AWS-<account>-<role> "
+        "through a RegExReplace, provider ARN first.",
+        [
+            _aws_rule(
+                10,
+                "Role",
+                description="ADFS RegExReplace over AWS-<account>-<role> groups",
+                source="group_regex",
+                group_pattern=r"^AWS-(?<account>\d{12})-(?<role>[\w+=,.@-]+)$",
+                value="arn:aws:iam::${account}:saml-provider/${provider},"
+                "arn:aws:iam::${account}:role/${role}",
+            ),
+            SESSION_NAME_FROM_EMAIL,
+        ],
+        {"profile": "aws", "nameid_format": c.NAMEID_PERSISTENT, "nameid_source": "username"},
+    ),
+    "aws-okta": RuleSet(
+        "AWS, Okta-style groups",
+        "As Okta's AWS app does it: a group filter with Okta's (?{{name}}…) captures, "
+        "matching aws_<account>_<role> (and AWS-<account>-<role>), into provider-first Role "
+        "values; RoleSessionName is the Okta user name (the e-mail).",
+        [
+            _aws_rule(
+                10,
+                "Role",
+                description="Okta group filter aws_<account>_<role>",
+                source="group_regex",
+                group_pattern=r"(?i)^aws[_-](?{{accountid}}\d{12})[_-](?{{role}}[a-zA-Z0-9+=,.@\-_]+)$",
+                value="arn:aws:iam::${accountid}:saml-provider/${provider},"
+                "arn:aws:iam::${accountid}:role/${role}",
+            ),
+            SESSION_NAME_FROM_EMAIL,
+        ],
+        {"profile": "aws", "nameid_format": c.NAMEID_EMAIL, "nameid_source": "email"},
+    ),
+    "aws-identity-center": RuleSet(
+        "AWS IAM Identity Center",
+        "NameID is the e-mail in emailAddress format, equal to the provisioned user name "
+        "(R19); department and costCenter go out as AccessControl attributes for ABAC (R20).",
+        [
+            _aws_rule(
+                10,
+                "AccessControl:department",
+                source="attribute",
+                source_attribute="attr.department",
+            ),
+            _aws_rule(
+                11,
+                "AccessControl:costCenter",
+                source="attribute",
+                source_attribute="attr.costCenter",
+            ),
+        ],
+        {"profile": "identity_center", "nameid_format": c.NAMEID_EMAIL, "nameid_source": "email"},
+    ),
+    "generic": RuleSet(
+        "Generic",
+        "For any SAML application: email, givenName, sn and every group the user is in.",
+        [
+            {
+                "order": 10,
+                "attribute_name": "email",
+                "source": "attribute",
+                "source_attribute": "email",
+            },
+            {
+                "order": 20,
+                "attribute_name": "givenName",
+                "source": "attribute",
+                "source_attribute": "first_name",
+            },
+            {
+                "order": 30,
+                "attribute_name": "sn",
+                "source": "attribute",
+                "source_attribute": "last_name",
+            },
+            {
+                "order": 40,
+                "attribute_name": "groups",
+                "source": "attribute",
+                "source_attribute": "groups",
+            },
+        ],
+        {"profile": "generic"},
+    ),
 }
-AWS_SESSION_NAME_FROM_EMAIL = {
-    "kind": "user_value",
-    "attribute_name": aws.ROLE_SESSION_NAME,
-    "name_format": c.ATTRNAME_URI,
-    "friendly_name": "RoleSessionName",
-    "source": "email",
-}
+for _rule in RULE_SETS["generic"].rules:
+    _rule.update(name_format=BASIC, friendly_name=_rule["attribute_name"])
 
 
 def ensure_aws_preset(service_provider_model) -> None:
-    """AWS sign-in (urn:amazon:webservices) with Role from AWS-<account>-<role> groups."""
+    """AWS sign-in (urn:amazon:webservices) with the demo's rules; left alone if it exists."""
     sp, created = service_provider_model.objects.get_or_create(
         entity_id=aws.AUDIENCE,
         defaults={
             "name": "AWS",
             "profile": "aws",
+            "check_policy": "block",
             "iam_provider_name": "fedmock",
             "nameid_format": c.NAMEID_PERSISTENT,
             "nameid_source": "persistent",
@@ -42,5 +170,23 @@ def ensure_aws_preset(service_provider_model) -> None:
     if not created:
         return
     sp.endpoints.create(location=aws.SIGNIN_ACS, index=0, is_default=True)
-    sp.rules.create(order=10, **AWS_ROLE_FROM_GROUPS)
-    sp.rules.create(order=20, **AWS_SESSION_NAME_FROM_EMAIL)
+    for rule in AWS_PRESET_RULES:
+        sp.rules.create(**rule)
+
+
+@transaction.atomic
+def apply_rule_set(sp, name: str) -> list:
+    """Replace the SP's own rules (global ones stay) with a ready-made set."""
+    rule_set = RULE_SETS[name]
+    for setting, value in rule_set.sp_settings.items():
+        setattr(sp, setting, value)
+    sp.full_clean()
+    sp.save()
+    sp.rules.all().delete()
+    created = []
+    for spec in rule_set.rules:
+        rule = sp.rules.model(service_provider=sp, **spec)
+        rule.full_clean()
+        rule.save()
+        created.append(rule)
+    return created

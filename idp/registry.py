@@ -14,7 +14,7 @@ def register_from_metadata(xml: bytes, name: str = "") -> tuple[ServiceProvider,
     """Create or update the SP the metadata describes; its ACS list is replaced."""
     described = parse_sp_metadata(xml)
     sp, created = ServiceProvider.objects.get_or_create(
-        entity_id=described.entity_id, defaults={"name": name or described.entity_id}
+        entity_id=described.entity_id, defaults={"name": name or described.entity_id[:200]}
     )
     if name:
         sp.name = name

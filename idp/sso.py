@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Prefetch
+from django.core import signing as django_signing
 
 from . import claims, identity, keys
-from .models import AuditEvent, ClaimRule, ServiceProvider
+from .models import AuditEvent, ServiceProvider
 from .saml import aws, bindings, requests, responses, signing
 from .saml import constants as c
 from .saml.errors import SamlError
@@ -25,6 +25,8 @@ from .saml.release import Release
 
 SP_INITIATED = "sp-initiated"
 IDP_INITIATED = "idp-initiated"
+PENDING_MAX_AGE = 3600
+_TOKEN_SALT = "fedmock.pending-request"  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,26 @@ class PendingRequest:
     name_id_format: str
     received_at: float
 
-    def to_session(self) -> dict:
-        return asdict(self)
+    def to_token(self) -> str:
+        """A signed, URL-safe token: the request survives a login that replaces the session."""
+        return django_signing.dumps(asdict(self), salt=_TOKEN_SALT, compress=True)
 
     @classmethod
-    def from_session(cls, data: Mapping) -> "PendingRequest":
-        return cls(**data)
+    def from_token(cls, token: str) -> "PendingRequest":
+        try:
+            return cls(**django_signing.loads(token, salt=_TOKEN_SALT, max_age=PENDING_MAX_AGE))
+        except django_signing.SignatureExpired as error:
+            raise SamlError(
+                "This sign-on request has expired",
+                f"It waited more than {PENDING_MAX_AGE // 60} minutes for a login.",
+                "Go back to the service provider and start the sign-on again.",
+            ) from error
+        except (django_signing.BadSignature, TypeError) as error:
+            raise SamlError(
+                "This sign-on link is not valid",
+                "It was altered or cut short, or the IdP's SECRET_KEY changed.",
+                "Go back to the service provider and start the sign-on again.",
+            ) from error
 
 
 @dataclass(frozen=True)
@@ -61,11 +77,11 @@ class Authentication:
 
 
 def _service_provider(entity_id: str) -> ServiceProvider:
-    rules = Prefetch("rules", queryset=ClaimRule.objects.filter(enabled=True))
+    printable = entity_id.isprintable() and len(entity_id) <= 1024
     sp = (
-        ServiceProvider.objects.prefetch_related("endpoints", rules)
-        .filter(entity_id=entity_id)
-        .first()
+        ServiceProvider.objects.prefetch_related("endpoints").filter(entity_id=entity_id).first()
+        if printable
+        else None
     )
     if sp is None:
         raise SamlError(
@@ -88,35 +104,7 @@ def _endpoints(sp: ServiceProvider) -> list[Endpoint]:
     return [Endpoint(e.location, e.binding, e.index, e.is_default) for e in sp.endpoints.all()]
 
 
-def _redirect_signed_octets(raw_query: str) -> bytes:
-    """The HTTP-Redirect signature covers the query parameters exactly as they were encoded."""
-    raw = dict(part.split("=", 1) for part in raw_query.split("&") if "=" in part)
-    names = [n for n in ("SAMLRequest", "RelayState", "SigAlg") if n in raw]
-    return "&".join(f"{n}={raw[n]}" for n in names).encode()
-
-
-def _check_request_signature(
-    sp: ServiceProvider,
-    request: requests.AuthnRequest,
-    binding: str,
-    xml: bytes,
-    fields: Mapping[str, str],
-    raw_query: str,
-) -> None:
-    certificate = sp.request_certificate.strip()
-    if binding == c.BINDING_REDIRECT:
-        signed = "Signature" in fields
-        if signed and certificate:
-            signing.verify_detached(
-                _redirect_signed_octets(raw_query),
-                fields["Signature"],
-                fields.get("SigAlg", ""),
-                certificate,
-            )
-    else:
-        signed = request.is_signed
-        if signed and certificate:
-            signing.verify_enveloped(bindings.parse_xml(xml), certificate)
+def _require_signature(sp: ServiceProvider, signed: bool) -> None:
     if sp.require_signed_requests and not signed:
         raise SamlError(
             "The AuthnRequest is not signed",
@@ -125,24 +113,7 @@ def _check_request_signature(
         )
 
 
-def receive(binding: str, fields: Mapping[str, str], raw_query: str = "") -> PendingRequest:
-    """Decode, parse and check an AuthnRequest against the SP registry."""
-    relay_state = bindings.check_relay_state(fields.get("RelayState", ""))
-    encoded = fields.get("SAMLRequest", "")
-    if binding == c.BINDING_REDIRECT:
-        xml = bindings.decode_redirect(encoded)
-    else:
-        xml = bindings.decode_post(encoded)
-    request = requests.parse(xml)
-    if request.destination and request.destination != identity.sso_url():
-        raise SamlError(
-            "The AuthnRequest is addressed to another endpoint",
-            f"Its Destination is {request.destination}, but this IdP's SSO endpoint is "
-            f"{identity.sso_url()}.",
-            "Reload this IdP's metadata at the SP, or set IDP_BASE_URL to the URL the SP uses.",
-        )
-    sp = _service_provider(request.issuer)
-    _check_request_signature(sp, request, binding, xml, fields, raw_query)
+def _pending(request: requests.AuthnRequest, sp: ServiceProvider, relay_state: str):
     acs = requests.choose_acs(request, _endpoints(sp))
     return PendingRequest(
         request_id=request.id,
@@ -154,6 +125,46 @@ def receive(binding: str, fields: Mapping[str, str], raw_query: str = "") -> Pen
         name_id_format=request.name_id_format,
         received_at=time.time(),
     )
+
+
+def _parse(xml: bytes) -> tuple[requests.AuthnRequest, ServiceProvider]:
+    request = requests.parse(xml)
+    if request.destination and request.destination != identity.sso_url():
+        raise SamlError(
+            "The AuthnRequest is addressed to another endpoint",
+            f"Its Destination is {request.destination}, but this IdP's SSO endpoint is "
+            f"{identity.sso_url()}.",
+            "Reload this IdP's metadata at the SP, or set IDP_BASE_URL to the URL the SP uses.",
+        )
+    return request, _service_provider(request.issuer)
+
+
+def receive_redirect(raw_query: str) -> PendingRequest:
+    """An AuthnRequest over HTTP-Redirect: decode, parse, check signature and SP registry."""
+    fields, signed_octets = bindings.redirect_parameters(raw_query)
+    relay_state = bindings.check_relay_state(fields.get("RelayState", ""))
+    request, sp = _parse(bindings.decode_redirect(fields.get("SAMLRequest", "")))
+    signed = "Signature" in fields
+    if signed and sp.request_certificate.strip():
+        signing.verify_detached(
+            signed_octets,
+            fields["Signature"],
+            fields.get("SigAlg", ""),
+            sp.request_certificate.strip(),
+        )
+    _require_signature(sp, signed)
+    return _pending(request, sp, relay_state)
+
+
+def receive_post(fields: Mapping[str, str]) -> PendingRequest:
+    """An AuthnRequest over HTTP-POST: decode, parse, check signature and SP registry."""
+    relay_state = bindings.check_relay_state(fields.get("RelayState", ""))
+    xml = bindings.decode_post(fields.get("SAMLRequest", ""))
+    request, sp = _parse(xml)
+    if request.is_signed and sp.request_certificate.strip():
+        signing.verify_enveloped(bindings.parse_xml(xml), sp.request_certificate.strip())
+    _require_signature(sp, request.is_signed)
+    return _pending(request, sp, relay_state)
 
 
 def _context(sp: ServiceProvider, acs_url: str, in_response_to: str | None, auth=None):
@@ -182,15 +193,35 @@ def _refuse(error: SamlError, flow: str, sp_entity_id: str, username: str, reque
         AuditEvent.Outcome.REFUSED,
         username=username,
         request_id=request_id,
-        detail=f"{error.title}: {error.detail}",
+        detail="\n".join(
+            [f"{error.title}: {error.detail}", *map(str, getattr(error, "findings", []))]
+        ),
     )
     return error
 
 
-def _check_for_aws(sp: ServiceProvider, release: Release, username: str) -> None:
-    if not sp.is_aws:
-        return
-    if not aws.role_pairs(release):
+class RejectedByChecks(SamlError):
+    """The AWS checker found errors and the SP's policy is to block: nothing is sent."""
+
+    def __init__(self, sp: ServiceProvider, findings: list[aws.Finding]):
+        super().__init__(
+            "AWS would reject this response",
+            f"The checks of AWS-SAML-RULES.md found {len(findings)} problem(s) in what "
+            f"{sp} would receive, so no response was sent.",
+            "Fix the claim rules or the SP's settings in the admin (its preview shows the "
+            "rule behind each attribute), or set the SP's check policy to warn.",
+            status=409,
+        )
+        self.findings = findings
+
+
+def _check_for_aws(
+    sp: ServiceProvider, release: Release, acs_url: str, username: str
+) -> list[aws.Finding]:
+    """The checker's findings; raises if the SP's policy is to block on errors."""
+    if not sp.is_checked:
+        return []
+    if sp.is_aws and not aws.role_pairs(release):
         raise SamlError(
             "No AWS role for you",
             f"The claim rules of {sp} give {username} no Role: none of the user's directory "
@@ -201,14 +232,13 @@ def _check_for_aws(sp: ServiceProvider, release: Release, username: str) -> None
             "claim rule for your groups.",
             status=403,
         )
-    errors = [f for f in aws.check_release(release) if f.severity == "error"]
-    if errors:
-        raise SamlError(
-            "AWS would reject this response",
-            " ".join(str(f) for f in errors),
-            "Fix the claim rules of this service provider in the admin.",
-            status=409,
-        )
+    findings = aws.check_release(release, sp.profile) + aws.check_endpoints(
+        acs_url, sp.entity_id, sp.profile
+    )
+    errors = [f for f in findings if f.severity == "error"]
+    if errors and sp.check_policy == ServiceProvider.CheckPolicy.BLOCK:
+        raise RejectedByChecks(sp, errors)
+    return findings
 
 
 def _issue(
@@ -222,18 +252,29 @@ def _issue(
 ) -> bindings.PostForm:
     username = auth.user.get_username()
     try:
-        _check_for_aws(sp, release, username)
+        findings = _check_for_aws(sp, release, acs_url, username)
     except SamlError as error:
         raise _refuse(error, flow, sp.entity_id, username, in_response_to or "") from None
     context = _context(sp, acs_url, in_response_to, auth)
     signed = signing.sign(
         responses.build(release, context),
         keys.active_key(),
-        sign_assertion=sp.sign_assertion or sp.is_aws,
+        sign_assertion=sp.sign_assertion or sp.is_checked,
         sign_response=sp.sign_response,
         signature_algorithm=sp.signature_algorithm,
         digest_algorithm=sp.digest_algorithm,
     )
+    form = bindings.post_form(acs_url, signed, relay_state)
+    encoded_length = len(form.fields["SAMLResponse"])
+    if sp.is_checked and encoded_length > aws.MAX_ENCODED_RESPONSE:
+        oversize = aws.error(
+            "R13",
+            f"The base64 response is {encoded_length} characters; AWS accepts at most "
+            f"{aws.MAX_ENCODED_RESPONSE}. Send fewer roles or attributes.",
+        )
+        findings.append(oversize)
+        if sp.check_policy == ServiceProvider.CheckPolicy.BLOCK:
+            raise _refuse(RejectedByChecks(sp, [oversize]), flow, sp.entity_id, username) from None
     _audit(
         flow,
         sp.entity_id,
@@ -243,8 +284,9 @@ def _issue(
         response_id=context.response_id,
         acs_url=acs_url,
         roles=[p.role_arn for p in aws.role_pairs(release)],
+        detail="\n".join(str(f) for f in findings),
     )
-    return bindings.post_form(acs_url, signed, relay_state)
+    return form
 
 
 def status_response(pending: PendingRequest, status: str, message: str) -> bindings.PostForm:

@@ -4,7 +4,7 @@ import functools
 import secrets
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -12,13 +12,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import identity, portal, sso
-from .saml import constants as c
 from .saml.bindings import PostForm
 from .saml.errors import SamlError
 from .signals import AUTHN_INSTANT, SESSION_INDEX
-
-PENDING = "fedmock_pending_requests"
-MAX_PENDING = 10
 
 
 def shows_saml_errors(view):
@@ -53,16 +49,13 @@ def _login_redirect(request: HttpRequest, next_url: str) -> HttpResponse:
 
 
 def _answer(request: HttpRequest, pending: sso.PendingRequest) -> HttpResponse:
+    """Respond if the IdP session suffices; otherwise NoPassive, or a login that comes back."""
     auth = _authentication(request)
     if auth is not None and auth.satisfies(pending):
         return _post_form(request, sso.respond(pending, auth))
     if pending.is_passive:
         return _post_form(request, sso.refuse_passive(pending))
-    stash = request.session.get(PENDING, {})
-    key = secrets.token_urlsafe(12)
-    stash[key] = pending.to_session()
-    request.session[PENDING] = dict(list(stash.items())[-MAX_PENDING:])
-    return _login_redirect(request, reverse("sso-resume", args=[key]))
+    return _login_redirect(request, reverse("sso-resume", args=[pending.to_token()]))
 
 
 @csrf_exempt
@@ -70,31 +63,19 @@ def _answer(request: HttpRequest, pending: sso.PendingRequest) -> HttpResponse:
 @shows_saml_errors
 def single_sign_on(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        binding, fields = c.BINDING_REDIRECT, request.GET
-    else:
-        binding, fields = c.BINDING_POST, request.POST
-    pending = sso.receive(binding, fields.dict(), request.META.get("QUERY_STRING", ""))
-    return _answer(request, pending)
+        return _answer(request, sso.receive_redirect(request.META.get("QUERY_STRING", "")))
+    pending = sso.receive_post(request.POST.dict())
+    # A cross-site POST carries no SameSite=Lax session cookie; the top-level GET
+    # this redirect causes does, so the IdP session is seen there.
+    response = HttpResponseRedirect(reverse("sso-resume", args=[pending.to_token()]))
+    response.status_code = 303
+    return response
 
 
 @require_GET
 @shows_saml_errors
-def resume_sign_on(request: HttpRequest, key: str) -> HttpResponse:
-    data = request.session.get(PENDING, {}).get(key)
-    if data is None:
-        raise SamlError(
-            "This sign-on request is no longer pending",
-            "It was already answered, or the IdP session that held it ended.",
-            "Go back to the service provider and start the sign-on again.",
-        )
-    pending = sso.PendingRequest.from_session(data)
-    auth = _authentication(request)
-    if auth is None or not auth.satisfies(pending):
-        return _login_redirect(request, request.get_full_path())
-    stash = request.session[PENDING]
-    del stash[key]
-    request.session.modified = True
-    return _post_form(request, sso.respond(pending, auth))
+def resume_sign_on(request: HttpRequest, token: str) -> HttpResponse:
+    return _answer(request, sso.PendingRequest.from_token(token))
 
 
 @require_GET

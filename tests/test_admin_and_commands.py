@@ -59,7 +59,13 @@ def test_aws_preset_comes_from_the_migration(db):
     sp = ServiceProvider.objects.get(entity_id="urn:amazon:webservices")
     assert sp.is_aws and sp.iam_provider_name == "fedmock"
     assert [e.location for e in sp.endpoints.all()] == ["https://signin.aws.amazon.com/saml"]
-    assert [r.friendly_name for r in sp.rules.all()] == ["Role", "RoleSessionName"]
+    assert [r.friendly_name for r in sp.rules.all()] == [
+        "Role",
+        "RoleSessionName",
+        "SessionDuration",
+        "PrincipalTag:department",
+        "PrincipalTag:costCenter",
+    ]
 
 
 def test_import_sp_metadata_registers_then_updates(db, tmp_path):

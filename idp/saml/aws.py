@@ -1,11 +1,27 @@
-"""What AWS reads from a SAML response: attribute names and the checks of AWS-SAML-RULES.md."""
+"""What AWS reads from a SAML response: attribute names, and the checks of AWS-SAML-RULES.md.
 
+Every check is a pure function that returns Findings. A finding carries the
+rule id (R1…R20, or SAML for protocol problems that are not AWS's own), a
+severity, and a message that quotes AWS's error text where it is known and
+then names the fix. The checks go further than moto, which verifies nothing.
+"""
+
+import base64
+import binascii
+import datetime
+import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from cryptography import x509
+from lxml import etree
+
 from . import constants as c
-from .release import Release
+from .bindings import parse_xml
+from .errors import SamlError
+from .release import Attribute, NameID, Release
+from .signing import pem_from_base64, signature_valid
 
 ATTRIBUTE_PREFIX = "https://aws.amazon.com/SAML/Attributes/"
 ROLE = ATTRIBUTE_PREFIX + "Role"
@@ -13,9 +29,16 @@ ROLE_SESSION_NAME = ATTRIBUTE_PREFIX + "RoleSessionName"
 SESSION_DURATION = ATTRIBUTE_PREFIX + "SessionDuration"
 SOURCE_IDENTITY = ATTRIBUTE_PREFIX + "SourceIdentity"
 PRINCIPAL_TAG_PREFIX = ATTRIBUTE_PREFIX + "PrincipalTag:"
+TRANSITIVE_TAG_KEYS = ATTRIBUTE_PREFIX + "TransitiveTagKeys"
+ACCESS_CONTROL_PREFIX = ATTRIBUTE_PREFIX + "AccessControl:"
+SINGLE_NAMES = (ROLE, ROLE_SESSION_NAME, SESSION_DURATION, SOURCE_IDENTITY, TRANSITIVE_TAG_KEYS)
 
 AUDIENCE = "urn:amazon:webservices"
+AUDIENCES = (AUDIENCE, "urn:amazon:webservices:govcloud", "urn:amazon:webservices:cn-north-1")
 SIGNIN_ACS = "https://signin.aws.amazon.com/saml"
+
+PROFILE_AWS = "aws"
+PROFILE_IDENTITY_CENTER = "identity_center"
 
 # R7
 ACCEPTED_NAMEID_FORMATS = {
@@ -28,14 +51,47 @@ ACCEPTED_NAMEID_FORMATS = {
     "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName",
     "urn:oasis:names:tc:SAML:1.1:nameid-format:WindowsDomainQualifiedName",
 }
+SAML2_NAMEID_PREFIX = "urn:oasis:names:tc:SAML:2.0:nameid-format:"
 
-_ROLE_ARN = re.compile(
-    r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/(?P<name>[\w+=,.@/-]{1,512})$"
-)
-_PROVIDER_ARN = re.compile(
-    r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):saml-provider/(?P<name>[A-Za-z0-9._-]{1,128})$"
-)
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):saml-provider/[A-Za-z0-9._-]{1,128}$")
 _SESSION_NAME = re.compile(r"^[A-Za-z0-9_+=,.@-]{2,64}$")
+_TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$", re.ASCII)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_AWS_ACS = re.compile(
+    r"^https://([a-z0-9-]+\.)?signin\.aws\.amazon\.com/saml$"
+    r"|^https://[a-z0-9-]+\.signin\.aws\.amazon\.com/saml/acs/[0-9a-fA-F-]{36}$"
+    r"|^https://signin\.amazonaws-us-gov\.com/saml$"
+    r"|^https://signin\.amazonaws\.cn/saml$"
+)
+_IC_ACS = re.compile(r"^https://[a-z0-9-]+\.signin\.aws\.amazon\.com/platform/saml/acs/[\w-]+$")
+_IC_AUDIENCE = re.compile(r"^https://[a-z0-9-]+\.signin\.aws\.amazon\.com/platform/saml/[\w-]+$")
+
+MAX_TAGS = 50
+MAX_ENCODED_RESPONSE = 100_000
+REDEEM_WITHIN = datetime.timedelta(minutes=5)
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str  # "error": AWS rejects it; "warning": risky or undocumented
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.severity}: {self.message}"
+
+
+def error(rule: str, message: str) -> Finding:
+    return Finding(rule, "error", message)
+
+
+def warning(rule: str, message: str) -> Finding:
+    return Finding(rule, "warning", message)
+
+
+# --- Role values (R1) -------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -51,15 +107,9 @@ class RolePair:
     def role_name(self) -> str:
         return self.role_arn.split(":role/", 1)[1]
 
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    severity: str  # "error" or "warning"
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.rule} {self.severity}: {self.message}"
+    @property
+    def provider_name(self) -> str:
+        return self.provider_arn.split(":saml-provider/", 1)[1]
 
 
 def provider_arn(account: str, provider_name: str) -> str:
@@ -67,7 +117,7 @@ def provider_arn(account: str, provider_name: str) -> str:
 
 
 def parse_role(value: str) -> RolePair | None:
-    """A Role value as (role ARN, provider ARN) in either order, or None if malformed (R1)."""
+    """A Role value as (role ARN, provider ARN) in either order, or None if malformed."""
     parts = value.split(",")
     if len(parts) != 2:
         return None
@@ -79,80 +129,12 @@ def parse_role(value: str) -> RolePair | None:
     return None
 
 
-def role_pairs(release: Release) -> list[RolePair]:
-    return parse_roles(release.values(ROLE))
-
-
 def parse_roles(values: Iterable[str]) -> list[RolePair]:
     return [pair for value in values if (pair := parse_role(value))]
 
 
-def check_release(release: Release) -> list[Finding]:
-    """What AWS would reject in these attributes, with the fix."""
-    findings: list[Finding] = []
-    roles = release.values(ROLE)
-    if not roles:
-        findings.append(
-            Finding(
-                "R1",
-                "error",
-                "No Role attribute: AWS answers 'Your request included an invalid SAML "
-                "response'. Add a claim rule that emits "
-                f"{ROLE} as 'role ARN,provider ARN'.",
-            )
-        )
-    for value in roles:
-        if parse_role(value) is None:
-            findings.append(
-                Finding(
-                    "R1",
-                    "error",
-                    f"Role value {value!r} is not one role ARN and one SAML-provider ARN joined "
-                    "by a comma without spaces, e.g. arn:aws:iam::111122223333:role/Dev,"
-                    "arn:aws:iam::111122223333:saml-provider/Corp.",
-                )
-            )
-    session_names = release.values(ROLE_SESSION_NAME)
-    if len(session_names) != 1:
-        findings.append(
-            Finding(
-                "R2",
-                "error",
-                "InvalidIdentityToken: RoleSessionName is required in AuthnResponse. "
-                f"Emit exactly one {ROLE_SESSION_NAME} value (found {len(session_names)}).",
-            )
-        )
-    elif not _SESSION_NAME.match(session_names[0]):
-        findings.append(
-            Finding(
-                "R2",
-                "error",
-                f"RoleSessionName {session_names[0]!r} must match [A-Za-z0-9_+=,.@-]{{2,64}}: "
-                "2 to 64 characters, no spaces. Derive it from the e-mail or user name.",
-            )
-        )
-    durations = release.values(SESSION_DURATION)
-    if len(durations) > 1 or any(
-        not value.isdigit() or not 900 <= int(value) <= 43200 for value in durations
-    ):
-        findings.append(
-            Finding(
-                "R3",
-                "error",
-                f"SessionDuration {list(durations)} must be one integer from 900 to 43200.",
-            )
-        )
-    if release.name_id.format not in ACCEPTED_NAMEID_FORMATS or not release.name_id.value:
-        findings.append(
-            Finding(
-                "R7",
-                "error",
-                f"NameID {release.name_id.value!r} in format {release.name_id.format!r}: STS "
-                "answers AccessDenied without a NameID in an accepted format. Use persistent, "
-                "transient or emailAddress.",
-            )
-        )
-    return findings
+def role_pairs(release: Release) -> list[RolePair]:
+    return parse_roles(release.values(ROLE))
 
 
 def only_role(release: Release, role_arn: str) -> Release | None:
@@ -162,3 +144,624 @@ def only_role(release: Release, role_arn: str) -> Release | None:
         return None
     attributes = tuple(replace(a, values=kept) if a.name == ROLE else a for a in release.attributes)
     return replace(release, attributes=attributes)
+
+
+def _role_problem(value: str) -> str:
+    if ";" in value:
+        return "holds ';': send each role as its own AttributeValue instead"
+    if " " in value or "\t" in value:
+        return "has white space: join the two ARNs with a bare comma"
+    parts = value.split(",")
+    if len(parts) != 2:
+        return (
+            f"has {len(parts)} comma-separated parts; it needs exactly a role ARN and a "
+            "provider ARN"
+        )
+    if not any(_PROVIDER_ARN.match(part) for part in parts):
+        return "lacks a SAML-provider ARN (arn:aws:iam::<account>:saml-provider/<name>)"
+    if not any(_ROLE_ARN.match(part) for part in parts):
+        return "lacks a valid role ARN (arn:aws:iam::<account>:role/<name>)"
+    return ""
+
+
+def _check_role_values(values: Sequence[str]) -> list[Finding]:
+    findings = []
+    for value in values:
+        if problem := _role_problem(value):
+            findings.append(
+                error(
+                    "R1",
+                    f"Role value {value!r} {problem}. Example: "
+                    "arn:aws:iam::111122223333:role/Dev,arn:aws:iam::111122223333:saml-provider/Corp.",
+                )
+            )
+        elif (pair := parse_role(value)) and pair.account != pair.provider_arn.split(":")[4]:
+            findings.append(
+                error(
+                    "R1",
+                    f"Role value {value!r} pairs a role and a SAML provider from different "
+                    "accounts; the provider must be in the role's account.",
+                )
+            )
+    return findings
+
+
+# --- One attribute at a time (used when a rule is saved, too) ---------------
+
+
+def _tag_problem(text: str, what: str, limit: int, minimum: int) -> str:
+    if not minimum <= len(text) <= limit:
+        return f"{what} {text!r} is {len(text)} characters; it must be {minimum} to {limit}"
+    if not _TAG_TEXT.match(text):
+        return f"{what} {text!r} has characters outside letters, digits, spaces and _.:/=+-@"
+    if text.lower().startswith("aws:"):
+        return f"{what} {text!r} starts with 'aws:', which AWS reserves"
+    return ""
+
+
+def check_attribute_name(name: str) -> list[Finding]:
+    """Problems in an attribute name alone: tag keys (R5, R20) and misspelt AWS names."""
+    if name.startswith(PRINCIPAL_TAG_PREFIX):
+        key = name.removeprefix(PRINCIPAL_TAG_PREFIX)
+        if problem := _tag_problem(key, "Session tag key", 128, 1):
+            return [error("R5", f"{problem}. Rename the tag.")]
+        return []
+    if name.startswith(ACCESS_CONTROL_PREFIX):
+        key = name.removeprefix(ACCESS_CONTROL_PREFIX)
+        if problem := _tag_problem(key, "AccessControl key", 128, 1):
+            return [error("R20", f"{problem}. Rename the attribute.")]
+        return []
+    if name.startswith(ATTRIBUTE_PREFIX) and name not in SINGLE_NAMES:
+        known = {n.lower(): n for n in SINGLE_NAMES}
+        hint = known.get(name.lower())
+        suggestion = f" Did you mean {hint}? Names are case-sensitive." if hint else ""
+        return [warning("R1", f"AWS ignores the attribute {name}.{suggestion}")]
+    return []
+
+
+def check_attribute(name: str, values: Sequence[str]) -> list[Finding]:
+    """Problems in one attribute's values, whatever else the release holds."""
+    findings = check_attribute_name(name)
+    if name == ROLE:
+        findings += _check_role_values(values)
+    elif name == ROLE_SESSION_NAME:
+        if len(values) > 1:
+            findings.append(
+                error("R2", f"RoleSessionName has {len(values)} values; send exactly one.")
+            )
+        for value in values:
+            if not _SESSION_NAME.match(value):
+                findings.append(
+                    error(
+                        "R2",
+                        f"RoleSessionName {value!r} must match [A-Za-z0-9_+=,.@-]{{2,64}}: "
+                        "2 to 64 characters, no spaces. Derive it from the e-mail or user name.",
+                    )
+                )
+    elif name == SESSION_DURATION:
+        if len(values) > 1:
+            findings.append(error("R3", f"SessionDuration has {len(values)} values; send one."))
+        for value in values:
+            if not (re.fullmatch(r"[0-9]{3,5}", value) and 900 <= int(value) <= 43200):
+                findings.append(
+                    error(
+                        "R3",
+                        f"SessionDuration {value!r} must be a whole number of seconds from 900 "
+                        "to 43200.",
+                    )
+                )
+    elif name == SOURCE_IDENTITY:
+        if len(values) > 1:
+            findings.append(error("R4", f"SourceIdentity has {len(values)} values; send one."))
+        for value in values:
+            if not _SESSION_NAME.match(value) or value.lower().startswith("aws:"):
+                findings.append(
+                    error(
+                        "R4",
+                        f"SourceIdentity {value!r} must match [A-Za-z0-9_+=,.@-]{{2,64}} and "
+                        "not start with 'aws:'.",
+                    )
+                )
+    elif name.startswith(PRINCIPAL_TAG_PREFIX):
+        key = name.removeprefix(PRINCIPAL_TAG_PREFIX)
+        if len(values) != 1:
+            findings.append(
+                error("R5", f"Session tag {key!r} has {len(values)} values; a tag has exactly one.")
+            )
+        for value in values:
+            if problem := _tag_problem(value, f"Session tag {key!r} value", 256, 0):
+                findings.append(error("R5", f"{problem}. Change the value or drop the tag."))
+    elif name == TRANSITIVE_TAG_KEYS:
+        for value in values:
+            if problem := _tag_problem(value, "Transitive tag key", 128, 1):
+                findings.append(error("R6", f"{problem}."))
+    elif name.startswith(ACCESS_CONTROL_PREFIX) and len(values) != 1:
+        key = name.removeprefix(ACCESS_CONTROL_PREFIX)
+        findings.append(
+            error("R20", f"AccessControl:{key} has {len(values)} values; send exactly one.")
+        )
+    return findings
+
+
+# --- A whole release ----------------------------------------------------------
+
+
+def profile_for_audience(audience: str) -> str:
+    """Identity Center if the audience says so; otherwise judge the response as AWS sign-in."""
+    return PROFILE_IDENTITY_CENTER if _IC_AUDIENCE.match(audience) else PROFILE_AWS
+
+
+def check_name_id(name_id: NameID, profile: str) -> list[Finding]:
+    if profile == PROFILE_IDENTITY_CENTER:
+        if name_id.format != c.NAMEID_EMAIL or not _EMAIL.match(name_id.value):
+            return [
+                error(
+                    "R19",
+                    f"Identity Center needs an emailAddress NameID equal to the provisioned user "
+                    f"name; got {name_id.value!r} ({name_id.format or 'no format'}). Set the "
+                    "SP's NameID to the e-mail address in emailAddress format.",
+                )
+            ]
+        return []
+    if not name_id.value:
+        return [error("R7", "No NameID: STS answers AccessDenied. Send a NameID in the Subject.")]
+    if name_id.format and name_id.format not in ACCEPTED_NAMEID_FORMATS:
+        return [
+            error(
+                "R7",
+                f"NameID format {name_id.format} is not one AWS accepts, so STS answers "
+                "AccessDenied. Use persistent, transient or emailAddress.",
+            )
+        ]
+    return []
+
+
+def _check_tags(release: Release) -> list[Finding]:
+    keys = [
+        a.name.removeprefix(PRINCIPAL_TAG_PREFIX)
+        for a in release.attributes
+        if a.name.startswith(PRINCIPAL_TAG_PREFIX)
+    ]
+    findings = []
+    if len(keys) > MAX_TAGS:
+        findings.append(
+            error("R5", f"{len(keys)} session tags; AWS allows at most {MAX_TAGS}. Drop some.")
+        )
+    seen: dict[str, str] = {}
+    for key in keys:
+        if (other := seen.setdefault(key.lower(), key)) != key:
+            findings.append(
+                error(
+                    "R5",
+                    f"Session tag keys {other!r} and {key!r} differ only in case; AWS treats "
+                    "keys case-insensitively, so they clash. Keep one.",
+                )
+            )
+    tagged = {key.lower() for key in keys}
+    for transitive in release.values(TRANSITIVE_TAG_KEYS):
+        if transitive.lower() not in tagged:
+            findings.append(
+                error(
+                    "R6",
+                    f"TransitiveTagKeys names {transitive!r}, which is not sent as a "
+                    f"PrincipalTag. Add the tag or drop the key.",
+                )
+            )
+    return findings
+
+
+def check_release(release: Release, profile: str = PROFILE_AWS) -> list[Finding]:
+    """What AWS would reject in this NameID and these attributes, with the fix."""
+    findings = check_name_id(release.name_id, profile)
+    names = [a.name for a in release.attributes]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        findings.append(
+            warning(
+                "R1",
+                f"Attribute {name} appears {names.count(name)} times; send it once "
+                "with several AttributeValues.",
+            )
+        )
+    for attribute in release.attributes:
+        findings += check_attribute(attribute.name, attribute.values)
+    if profile == PROFILE_AWS:
+        if not release.values(ROLE):
+            findings.append(
+                error(
+                    "R1",
+                    "No Role attribute: AWS answers 'Your request included an invalid SAML "
+                    f"response'. Add a claim rule that emits {ROLE} as 'role ARN,provider ARN'.",
+                )
+            )
+        if not release.values(ROLE_SESSION_NAME):
+            findings.append(
+                error(
+                    "R2",
+                    "'InvalidIdentityToken: RoleSessionName is required in AuthnResponse'. "
+                    f"Add a claim rule that emits one {ROLE_SESSION_NAME} value, e.g. the e-mail.",
+                )
+            )
+        findings += _check_tags(release)
+    return findings
+
+
+def check_endpoints(recipient: str, audience: str, profile: str) -> list[Finding]:
+    """Where the response goes and whom it is for (R9, R10, R18)."""
+    findings = []
+    if profile == PROFILE_AWS:
+        if recipient and not _AWS_ACS.match(recipient):
+            findings.append(
+                error(
+                    "R9",
+                    f"Recipient {recipient} is not an AWS sign-in endpoint. Use "
+                    f"{SIGNIN_ACS} or https://<region>.signin.aws.amazon.com/saml.",
+                )
+            )
+        if audience not in AUDIENCES:
+            findings.append(
+                error(
+                    "R10",
+                    f"'Response does not contain the required audience': the Audience is "
+                    f"{audience!r}. Use {AUDIENCE} (GovCloud: {AUDIENCES[1]}).",
+                )
+            )
+    elif profile == PROFILE_IDENTITY_CENTER:
+        if recipient and not _IC_ACS.match(recipient):
+            findings.append(
+                error(
+                    "R18",
+                    f"Recipient {recipient} is not an Identity Center ACS "
+                    "(https://<region>.signin.aws.amazon.com/platform/saml/acs/<id>). "
+                    "Re-import the SP metadata Identity Center offers for download.",
+                )
+            )
+        if not _IC_AUDIENCE.match(audience):
+            findings.append(
+                error(
+                    "R18",
+                    f"Audience {audience!r} is not Identity Center's issuer URL "
+                    "(https://<region>.signin.aws.amazon.com/platform/saml/<directory-id>).",
+                )
+            )
+    return findings
+
+
+# --- Condition keys (R8) ------------------------------------------------------
+
+
+def sub_type(name_id_format: str) -> str:
+    """saml:sub_type: persistent, transient, or the whole format URI."""
+    if name_id_format.startswith(SAML2_NAMEID_PREFIX):
+        return name_id_format.removeprefix(SAML2_NAMEID_PREFIX)
+    return name_id_format
+
+
+def name_qualifier(issuer: str, account: str, provider_name: str) -> str:
+    """saml:namequalifier, as an IAM trust policy sees it."""
+    digest = hashlib.sha1(f"{issuer}{account}/{provider_name}".encode()).digest()  # noqa: S324
+    return base64.b64encode(digest).decode()
+
+
+# --- A whole Response, from any IdP -------------------------------------------
+
+NS = {"samlp": c.SAMLP, "saml": c.SAML, "ds": c.DS}
+
+
+def decode_response(data: bytes) -> tuple[bytes, int]:
+    """The XML of a response given as XML or as base64, and its base64 length (R13)."""
+    text = data.strip()
+    if text.startswith(b"<"):
+        return text, len(base64.b64encode(text))
+    compact = b"".join(text.split())
+    try:
+        return base64.b64decode(compact, validate=True), len(compact)
+    except (binascii.Error, ValueError) as problem:
+        raise SamlError(
+            "Not a SAMLResponse",
+            f"The input is neither XML nor base64 ({problem}).",
+            "Paste the SAMLResponse form field as it was posted, or the decoded XML.",
+        ) from problem
+
+
+def _parse_instant(value: str | None) -> datetime.datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def read_release(assertion: etree._Element) -> Release:
+    name_id = assertion.find("saml:Subject/saml:NameID", NS)
+    attributes = tuple(
+        Attribute(
+            name=element.get("Name", ""),
+            values=tuple(v.text or "" for v in element.iterfind("saml:AttributeValue", NS)),
+            name_format=element.get("NameFormat", ""),
+            friendly_name=element.get("FriendlyName", ""),
+        )
+        for element in assertion.iterfind("saml:AttributeStatement/saml:Attribute", NS)
+    )
+    return Release(
+        NameID((name_id.text or "").strip(), name_id.get("Format", ""))
+        if name_id is not None
+        else NameID("", ""),
+        attributes,
+    )
+
+
+def _check_times(root: etree._Element, assertion: etree._Element, now) -> list[Finding]:
+    findings = []
+    conditions = assertion.find("saml:Conditions", NS)
+    if conditions is None:
+        conditions = etree.Element("none")
+    instants = {
+        "Response IssueInstant": root.get("IssueInstant"),
+        "Assertion IssueInstant": assertion.get("IssueInstant"),
+        "Conditions NotBefore": conditions.get("NotBefore"),
+        "Conditions NotOnOrAfter": conditions.get("NotOnOrAfter"),
+    }
+    for confirmation in assertion.iterfind(".//saml:SubjectConfirmationData", NS):
+        instants["SubjectConfirmationData NotOnOrAfter"] = confirmation.get("NotOnOrAfter")
+    for label, value in instants.items():
+        if value and not value.endswith("Z"):
+            findings.append(error("R12", f"{label} {value!r} must be UTC with a trailing Z."))
+    issued = _parse_instant(instants["Assertion IssueInstant"])
+    if issued is None:
+        findings.append(error("R12", "The Assertion has no valid IssueInstant."))
+    elif now - issued > REDEEM_WITHIN:
+        findings.append(
+            error(
+                "R12",
+                "'Token must be redeemed within 5 minutes of issuance': it was issued at "
+                f"{instants['Assertion IssueInstant']}. Use a fresh response, and check the "
+                "IdP's clock.",
+            )
+        )
+    elif issued - now > datetime.timedelta(minutes=5):
+        findings.append(
+            error(
+                "R12",
+                f"IssueInstant {instants['Assertion IssueInstant']} is in the future; "
+                "check the IdP's clock.",
+            )
+        )
+    for label in ("Conditions NotOnOrAfter", "SubjectConfirmationData NotOnOrAfter"):
+        moment = _parse_instant(instants.get(label))
+        if moment is not None and moment <= now:
+            findings.append(
+                error(
+                    "R12",
+                    f"'Response has expired': {label} is {instants[label]}. Use a fresh "
+                    "response, and check the IdP's clock.",
+                )
+            )
+    not_before = _parse_instant(instants["Conditions NotBefore"])
+    if not_before is not None and not_before > now:
+        findings.append(
+            error(
+                "R12",
+                f"Conditions NotBefore {instants['Conditions NotBefore']} is in the "
+                "future: the assertion is not valid yet. Check the IdP's clock.",
+            )
+        )
+    return findings
+
+
+def _check_confirmation(root, assertion) -> tuple[list[Finding], str]:
+    findings = []
+    bearers = [
+        confirmation
+        for confirmation in assertion.iterfind("saml:Subject/saml:SubjectConfirmation", NS)
+        if confirmation.get("Method") == c.CONFIRMATION_BEARER
+    ]
+    if len(bearers) != 1:
+        findings.append(
+            error(
+                "R9",
+                f"The Subject has {len(bearers)} bearer SubjectConfirmations; AWS needs "
+                "exactly one.",
+            )
+        )
+        return findings, ""
+    data = bearers[0].find("saml:SubjectConfirmationData", NS)
+    recipient = data.get("Recipient", "") if data is not None else ""
+    if data is None or not data.get("NotOnOrAfter") or not recipient:
+        findings.append(
+            error("R9", "SubjectConfirmationData needs both NotOnOrAfter and Recipient.")
+        )
+    destination = root.get("Destination", "")
+    if recipient and destination != recipient:
+        findings.append(
+            error(
+                "R9",
+                f"The Response Destination {destination or '(none)'} is not the "
+                f"Recipient {recipient}; both must be the ACS the response is posted to.",
+            )
+        )
+    return findings, recipient
+
+
+def _signature_findings(
+    element: etree._Element, label: str, certificates: Sequence[str]
+) -> list[Finding]:
+    signature = element.find("ds:Signature", NS)
+    if signature is None:
+        return []
+    findings = []
+    info = signature.find("ds:SignedInfo", NS)
+    method = info.find("ds:SignatureMethod", NS).get("Algorithm") if info is not None else ""
+    digests = {d.get("Algorithm") for d in signature.iterfind(".//ds:DigestMethod", NS)}
+    canonical = (
+        info.find("ds:CanonicalizationMethod", NS).get("Algorithm") if info is not None else ""
+    )
+    if method != c.SIG_RSA_SHA256:
+        findings.append(
+            warning(
+                "R11",
+                f"The {label} is signed with {method}; AWS documents "
+                f"{c.SIG_RSA_SHA256}. Switch the SP's signature algorithm.",
+            )
+        )
+    if digests != {c.DIGEST_SHA256}:
+        findings.append(
+            warning("R11", f"The {label} signature digests with {sorted(digests)}; use SHA-256.")
+        )
+    if canonical != EXC_C14N:
+        findings.append(
+            warning(
+                "R11",
+                f"The {label} signature canonicalizes with {canonical}; "
+                "use exclusive canonicalization.",
+            )
+        )
+    reference = signature.find("ds:SignedInfo/ds:Reference", NS)
+    if reference is None or reference.get("URI") != "#" + element.get("ID", ""):
+        findings.append(
+            error(
+                "R11",
+                f"The {label} signature does not reference the {label} "
+                "itself (a wrapped or detached signature). Sign the element.",
+            )
+        )
+        return findings
+    body = signature.findtext(".//ds:X509Certificate", namespaces=NS)
+    if not body:
+        findings.append(
+            error(
+                "R11",
+                f"The {label} signature's KeyInfo carries no X509 certificate; AWS needs it there.",
+            )
+        )
+    else:
+        try:
+            key_size = (
+                x509.load_pem_x509_certificate(pem_from_base64(body).encode()).public_key().key_size
+            )
+        except ValueError:
+            key_size = 0
+        if key_size < 2048:
+            findings.append(
+                error(
+                    "R11",
+                    f"The signing key has {key_size or 'an unreadable'} "
+                    "bits; AWS needs at least 2048.",
+                )
+            )
+    if certificates and not any(signature_valid(element, cert) for cert in certificates):
+        findings.append(
+            error(
+                "R11",
+                f"'InvalidIdentityToken: Response signature invalid': the {label} signature does "
+                "not verify against any certificate in the metadata. Update the metadata in IAM "
+                "(aws iam update-saml-provider) or sign with the published key.",
+            )
+        )
+    return findings
+
+
+def check_response(
+    data: bytes,
+    *,
+    now: datetime.datetime | None = None,
+    certificates: Sequence[str] = (),
+    issuer: str | None = None,
+) -> list[Finding]:
+    """Every finding about a SAMLResponse from any IdP, as XML or base64.
+
+    `certificates` and `issuer` come from the IdP metadata that IAM holds; without
+    them the signature is checked for form only.
+    """
+    now = now or datetime.datetime.now(datetime.UTC)
+    try:
+        xml, encoded_length = decode_response(data)
+    except SamlError as problem:
+        return [error("R13", f"{problem.detail} {problem.hint}")]
+    findings = []
+    if not 4 <= encoded_length <= MAX_ENCODED_RESPONSE:
+        findings.append(
+            error(
+                "R13",
+                f"The base64 response is {encoded_length} characters; AWS accepts 4 to "
+                f"{MAX_ENCODED_RESPONSE}. Send fewer attributes or roles.",
+            )
+        )
+    try:
+        root = parse_xml(xml, "The SAMLResponse")
+    except SamlError as problem:
+        return findings + [error("SAML", f"{problem.title}: {problem.detail}")]
+    if root.tag != f"{{{c.SAMLP}}}Response":
+        return findings + [error("SAML", f"The root element is {root.tag}, not samlp:Response.")]
+    status = root.find("samlp:Status/samlp:StatusCode", NS)
+    if status is None or status.get("Value") != c.STATUS_SUCCESS:
+        codes = [e.get("Value") for e in root.iterfind(".//samlp:StatusCode", NS)]
+        message = root.findtext("samlp:Status/samlp:StatusMessage", namespaces=NS) or ""
+        return findings + [error("SAML", f"The IdP answered status {codes} {message}".strip())]
+    assertions = root.findall("saml:Assertion", NS)
+    if root.find("saml:EncryptedAssertion", NS) is not None:
+        return findings + [
+            warning(
+                "R14",
+                "The assertion is encrypted; only the SP's private "
+                "key can read it, so nothing inside was checked.",
+            )
+        ]
+    if len(assertions) != 1:
+        return findings + [
+            error(
+                "SAML", f"The Response holds {len(assertions)} assertions; AWS reads exactly one."
+            )
+        ]
+    assertion = assertions[0]
+    audience = assertion.findtext(".//saml:AudienceRestriction/saml:Audience", namespaces=NS) or ""
+    profile = profile_for_audience(audience.strip())
+    findings += check_release(read_release(assertion), profile)
+    confirmation_findings, recipient = _check_confirmation(root, assertion)
+    findings += confirmation_findings
+    findings += check_endpoints(recipient, audience.strip(), profile)
+    findings += _check_issuer(root, assertion, issuer)
+    if assertion.find("ds:Signature", NS) is None:
+        findings.append(
+            error(
+                "R11",
+                "The Assertion is not signed, and AWS's SP metadata says "
+                'WantAssertionsSigned="true". Sign the assertion.',
+            )
+        )
+    findings += _signature_findings(assertion, "Assertion", certificates)
+    findings += _signature_findings(root, "Response", certificates)
+    findings += _check_times(root, assertion, now)
+    return findings
+
+
+def _check_issuer(root, assertion, expected: str | None) -> list[Finding]:
+    issuer = (assertion.findtext("saml:Issuer", namespaces=NS) or "").strip()
+    if not issuer:
+        return [
+            error(
+                "R8",
+                "The Assertion has no Issuer; saml:iss must equal the entityID "
+                "of the metadata in IAM.",
+            )
+        ]
+    findings = []
+    response_issuer = (root.findtext("saml:Issuer", namespaces=NS) or "").strip()
+    if response_issuer and response_issuer != issuer:
+        findings.append(
+            error(
+                "R8",
+                f"The Response Issuer {response_issuer} differs from the "
+                f"Assertion Issuer {issuer}.",
+            )
+        )
+    if expected and issuer != expected:
+        findings.append(
+            error(
+                "R8",
+                f"Issuer {issuer} is not the metadata's entityID {expected}; IAM compares "
+                "them. Re-export the metadata, or fix IDP_ENTITY_ID.",
+            )
+        )
+    return findings

@@ -4,6 +4,7 @@ import base64
 import binascii
 import zlib
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 from lxml import etree
 
@@ -14,6 +15,7 @@ from .errors import SamlError
 MAX_ENCODED_MESSAGE = 64 * 1024
 MAX_INFLATED_MESSAGE = 256 * 1024
 MAX_RELAY_STATE = 1024
+REDIRECT_PARAMETERS = ("SAMLRequest", "RelayState", "SigAlg", "Signature")
 
 _PARSER = etree.XMLParser(
     resolve_entities=False,
@@ -79,6 +81,29 @@ def decode_redirect(value: str, field: str = "SAMLRequest") -> bytes:
             status=413,
         )
     return xml
+
+
+def redirect_parameters(raw_query: str) -> tuple[dict[str, str], bytes]:
+    """The SAML parameters of an HTTP-Redirect query, and the octets its signature covers.
+
+    Both come from the same raw text, and a repeated parameter is refused, so a
+    second, differently escaped SAMLRequest can never slip past the signature.
+    """
+    raw: dict[str, str] = {}
+    for piece in raw_query.split("&"):
+        name, _, value = piece.partition("=")
+        name = unquote_plus(name)
+        if name not in REDIRECT_PARAMETERS:
+            continue
+        if name in raw:
+            raise SamlError(
+                f"The query repeats {name}",
+                "Each SAML parameter may appear once in an HTTP-Redirect URL.",
+                "Send the URL exactly as the service provider built it.",
+            )
+        raw[name] = value
+    signed = "&".join(f"{n}={raw[n]}" for n in ("SAMLRequest", "RelayState", "SigAlg") if n in raw)
+    return {name: unquote_plus(value) for name, value in raw.items()}, signed.encode()
 
 
 def decode_post(value: str, field: str = "SAMLRequest") -> bytes:

@@ -1,8 +1,10 @@
 """IdP metadata out; SP metadata in."""
 
+import binascii
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from lxml import etree
 from saml2 import md
@@ -87,22 +89,30 @@ def parse_sp_metadata(xml: bytes) -> SpMetadata:
             "Download the SP's metadata XML (often at /saml/metadata or /metadata).",
         )
     entity = md.entity_descriptor_from_string(etree.tostring(root))
+    entity_id = (entity.entity_id or "").strip()
+    if not entity_id or len(entity_id) > 1024:
+        raise SamlError(
+            "The metadata has no usable entityID",
+            "The EntityDescriptor's entityID is missing, empty or over 1024 characters.",
+            "Set entityID to the SP's entity ID.",
+        )
     if not entity.spsso_descriptor:
         raise SamlError(
             "The metadata has no SPSSODescriptor",
-            f"Entity {entity.entity_id!r} describes no service provider role.",
+            f"Entity {entity_id!r} describes no service provider role.",
             "Import the metadata of a service provider, not of an identity provider.",
         )
     descriptor = entity.spsso_descriptor[0]
     services = tuple(
-        Endpoint(
-            location=acs.location,
-            binding=acs.binding,
-            index=int(acs.index or 0),
-            is_default=_true(acs.is_default),
-        )
-        for acs in descriptor.assertion_consumer_service
+        _endpoint(acs, position)
+        for position, acs in enumerate(descriptor.assertion_consumer_service)
     )
+    if not services:
+        raise SamlError(
+            "The metadata has no AssertionConsumerService",
+            f"Entity {entity_id!r} lists nowhere to send responses.",
+            "Add an md:AssertionConsumerService to the SP's metadata.",
+        )
     indexes = [endpoint.index for endpoint in services]
     if len(set(indexes)) != len(indexes):
         raise SamlError(
@@ -110,29 +120,58 @@ def parse_sp_metadata(xml: bytes) -> SpMetadata:
             f"Indexes {indexes} must be unique within the SP.",
             "Give every md:AssertionConsumerService its own index.",
         )
-    if bad := [e.location for e in services if not e.location.startswith(("https://", "http://"))]:
-        raise SamlError(
-            "An AssertionConsumerService Location is not an http(s) URL",
-            f"{bad[0]!r} cannot receive an HTTP-POST response.",
-            "Use absolute http:// or https:// URLs for ACS locations.",
-        )
-    if not services:
-        raise SamlError(
-            "The metadata has no AssertionConsumerService",
-            f"Entity {entity.entity_id!r} lists nowhere to send responses.",
-            "Add an md:AssertionConsumerService to the SP's metadata.",
-        )
     certificates = tuple(
-        pem_from_base64(x509.x509_certificate.text)
-        for descriptor_key in descriptor.key_descriptor
-        if descriptor_key.use in (None, "", "signing")
-        for x509 in descriptor_key.key_info.x509_data
+        _certificate(x509_data.x509_certificate)
+        for key_descriptor in descriptor.key_descriptor
+        if key_descriptor.use in (None, "", "signing") and key_descriptor.key_info is not None
+        for x509_data in key_descriptor.key_info.x509_data
     )
     return SpMetadata(
-        entity_id=entity.entity_id,
+        entity_id=entity_id,
         assertion_consumer_services=services,
-        name_id_formats=tuple(f.text.strip() for f in descriptor.name_id_format),
+        name_id_formats=tuple(f.text.strip() for f in descriptor.name_id_format if f.text),
         signing_certificates=certificates,
         authn_requests_signed=_true(descriptor.authn_requests_signed),
         want_assertions_signed=_true(descriptor.want_assertions_signed),
     )
+
+
+def _endpoint(acs, position: int) -> Endpoint:
+    location = (acs.location or "").strip()
+    parts = urlsplit(location)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or not location.isprintable()
+        or any(ch in location for ch in ' <>"')
+    ):
+        raise SamlError(
+            "An AssertionConsumerService Location is not an http(s) URL",
+            f"{location!r} cannot receive an HTTP-POST response.",
+            "Use absolute http:// or https:// URLs for ACS locations.",
+        )
+    if not acs.binding:
+        raise SamlError(
+            "An AssertionConsumerService has no Binding",
+            f"The endpoint at {location} does not say how it receives responses.",
+            f'Add Binding="{c.BINDING_POST}".',
+        )
+    index = acs.index if acs.index is not None else str(position)
+    if not index.isascii() or not index.isdigit() or int(index) > 65535:
+        raise SamlError(
+            "An AssertionConsumerService index is not a number",
+            f"The endpoint at {location} has index {index!r}.",
+            "Use whole numbers from 0 to 65535 as ACS indexes.",
+        )
+    return Endpoint(location, acs.binding, int(index), _true(acs.is_default))
+
+
+def _certificate(element) -> str:
+    try:
+        return pem_from_base64(element.text or "")
+    except (ValueError, binascii.Error) as error:
+        raise SamlError(
+            "A certificate in the metadata cannot be read",
+            f"An X509Certificate is not a base64 DER certificate ({error}).",
+            "Export the metadata again from the SP; the certificate may be truncated.",
+        ) from error

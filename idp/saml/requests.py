@@ -26,8 +26,19 @@ class AuthnRequest:
     is_signed: bool
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"true", "1"}
+MAX_ID_LENGTH = 256
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value is None:
+        return False
+    if value.strip() not in {"true", "false", "1", "0"}:
+        raise SamlError(
+            f"{name} is not a boolean",
+            f"It is {value!r}; xs:boolean allows true, false, 1 and 0.",
+            f'Set {name}="true" or leave it out.',
+        )
+    return value.strip() in {"true", "1"}
 
 
 def _check_instant(value: str) -> None:
@@ -56,9 +67,22 @@ def parse(xml: bytes) -> AuthnRequest:
             f"The AuthnRequest has Version={version!r}; this IdP speaks SAML 2.0 only.",
             'Set Version="2.0" on the AuthnRequest.',
         )
+    issuer = root.find(f"{{{c.SAML}}}Issuer")
+    if issuer is not None and len(issuer):
+        raise SamlError(
+            "The AuthnRequest Issuer holds markup",
+            "The Issuer must be plain text: the SP's entity ID.",
+            "Send <saml:Issuer>entity ID</saml:Issuer> with no elements or comments inside.",
+        )
     request = samlp.authn_request_from_string(xml)
     if not request.id:
         raise SamlError("The AuthnRequest has no ID", hint="Give the AuthnRequest an ID attribute.")
+    if len(request.id) > MAX_ID_LENGTH:
+        raise SamlError(
+            "The AuthnRequest ID is too long",
+            f"It has {len(request.id)} characters; this IdP accepts up to {MAX_ID_LENGTH}.",
+            "SAML IDs are usually 20 to 50 characters; use a shorter random ID.",
+        )
     if request.issuer is None or not (request.issuer.text or "").strip():
         raise SamlError(
             "The AuthnRequest has no Issuer",
@@ -84,8 +108,8 @@ def parse(xml: bytes) -> AuthnRequest:
         acs_url=request.assertion_consumer_service_url or "",
         acs_index=acs_index,
         protocol_binding=request.protocol_binding or "",
-        force_authn=_flag(request.force_authn),
-        is_passive=_flag(request.is_passive),
+        force_authn=_flag(request.force_authn, "ForceAuthn"),
+        is_passive=_flag(request.is_passive, "IsPassive"),
         name_id_format=(policy.format or "") if policy is not None else "",
         is_signed=request.signature is not None,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from . import constants as c
+from .errors import SamlError
 from .release import Release
 
 # R12: AWS rejects an assertion redeemed more than five minutes after issue.
@@ -44,6 +45,18 @@ class ResponseContext:
 
 def _element(parent: etree._Element, namespace: str, tag: str, **attributes: str):
     return etree.SubElement(parent, f"{{{namespace}}}{tag}", attributes)
+
+
+def _text(element: etree._Element, text: str, what: str) -> None:
+    try:
+        element.text = text
+    except ValueError as error:
+        raise SamlError(
+            "A value cannot go into XML",
+            f"{what} {text!r} holds control characters, which XML cannot carry.",
+            "Fix the user's data in the directory admin.",
+            status=409,
+        ) from error
 
 
 def _response_root(context: ResponseContext, status: str, sub_status: str, message: str):
@@ -88,7 +101,7 @@ def build(release: Release, context: ResponseContext) -> etree._Element:
     name_id = _element(subject, c.SAML, "NameID", Format=release.name_id.format)
     if release.name_id.sp_name_qualifier:
         name_id.set("SPNameQualifier", release.name_id.sp_name_qualifier)
-    name_id.text = release.name_id.value
+    _text(name_id, release.name_id.value, "The NameID")
     confirmation = _element(subject, c.SAML, "SubjectConfirmation", Method=c.CONFIRMATION_BEARER)
     confirmation_data = _element(
         confirmation,
@@ -136,7 +149,7 @@ def build(release: Release, context: ResponseContext) -> etree._Element:
             for value in attribute.values:
                 value_element = _element(element, c.SAML, "AttributeValue")
                 value_element.set(_XSI_TYPE, "xs:string")
-                value_element.text = value
+                _text(value_element, value, f"A value of {attribute.name}")
     return response
 
 

@@ -1,0 +1,42 @@
+"""The small languages of claim rules: regex dialects and value templates.
+
+Patterns accept Python's (?P<name>…), .NET's (?<name>…) as ADFS writes them,
+and Okta's (?{{name}}…). Templates use {name}, or ${name} as ADFS and Okta
+write it. Substitution is plain text replacement, never str.format, so a
+template cannot reach into objects ({x.__class__}) or apply format specs.
+"""
+
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+
+PLACEHOLDER = re.compile(r"\$?\{([^{}]*)\}")
+_OKTA_GROUP = re.compile(r"\(\?\{\{(\w+)\}\}")
+_DOTNET_GROUP = re.compile(r"\(\?<(?![=!])(\w+)>")
+MAX_VALUES_PER_TEMPLATE = 100
+
+
+def compile_pattern(pattern: str) -> re.Pattern:
+    """Compile a rule regex written in any of the three dialects; raises re.error."""
+    python = _DOTNET_GROUP.sub(r"(?P<\1>", _OKTA_GROUP.sub(r"(?P<\1>", pattern))
+    return re.compile(python)
+
+
+def placeholders(template: str) -> list[str]:
+    return PLACEHOLDER.findall(template)
+
+
+def render(template: str, values: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every filling of the template; a multi-valued placeholder gives one value per value.
+
+    A placeholder with no value makes the template give nothing, as an ADFS
+    rule issues no claim when its input claim is missing. KeyError names an
+    unknown placeholder.
+    """
+    names = list(dict.fromkeys(placeholders(template)))
+    choices = [[v for v in values[name] if v] for name in names]
+    results = []
+    for combination in itertools.islice(itertools.product(*choices), MAX_VALUES_PER_TEMPLATE):
+        filling = dict(zip(names, combination, strict=True))
+        results.append(PLACEHOLDER.sub(lambda match, f=filling: f[match.group(1)], template))
+    return results
