@@ -1,10 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
-from django.shortcuts import redirect
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from users.models import User
+
+from . import sso
 from .models import (
     AssertionConsumerService,
     AuditEvent,
@@ -13,7 +17,9 @@ from .models import (
     ServiceProvider,
     SigningKey,
 )
+from .presets import RULE_SETS, apply_rule_set
 from .registry import register_from_metadata
+from .saml import aws
 from .saml.errors import SamlError
 
 
@@ -22,15 +28,36 @@ class EndpointInline(admin.TabularInline):
     extra = 0
 
 
+RULE_FIELDSETS = [
+    ("order", "enabled", "description"),
+    ("condition", "condition_subject", "condition_pattern", "negate"),
+    ("source", "value"),
+    ("group_pattern", "source_attribute"),
+    ("attribute_name", "name_format", "friendly_name"),
+]
+
+
 class ClaimRuleInline(admin.StackedInline):
     model = ClaimRule
     extra = 0
-    fields = [
-        ("order", "enabled", "kind"),
-        ("attribute_name", "name_format", "friendly_name"),
+    fields = RULE_FIELDSETS
+
+
+@admin.register(ClaimRule)
+class ClaimRuleAdmin(admin.ModelAdmin):
+    """All rules, including the global ones that apply to every service provider."""
+
+    list_display = [
+        "__str__",
+        "service_provider",
+        "attribute_name",
         "source",
-        ("group_pattern", "value_template"),
+        "condition",
+        "enabled",
     ]
+    list_filter = ["service_provider", "source", "condition", "enabled"]
+    search_fields = ["attribute_name", "description", "value", "group_pattern"]
+    fields = ["service_provider", *RULE_FIELDSETS]
 
 
 class MetadataImportForm(forms.Form):
@@ -39,17 +66,81 @@ class MetadataImportForm(forms.Form):
         help_text="Paste the SP's metadata XML (an md:EntityDescriptor).",
     )
     name = forms.CharField(required=False, help_text="Display name; defaults to the entity ID.")
+    rule_set = forms.ChoiceField(
+        required=False,
+        choices=[("", "keep the SP's rules")]
+        + [(slug, rule_set.title) for slug, rule_set in RULE_SETS.items()],
+        help_text="For IAM Identity Center, pick its rule set: it also sets the NameID (R19).",
+    )
+
+
+class RuleSetForm(forms.Form):
+    rule_set = forms.ChoiceField(
+        choices=[(slug, f"{s.title}: {s.description}") for slug, s in RULE_SETS.items()],
+        widget=forms.RadioSelect,
+    )
+
+
+class PreviewForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=User.objects.order_by("username"))
+
+
+class CheckResponseForm(forms.Form):
+    response = forms.CharField(
+        label="SAMLResponse",
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 100}),
+        help_text="The SAMLResponse form field (base64) or the decoded XML, from any IdP.",
+    )
+    metadata = forms.CharField(
+        label="IdP metadata (optional)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 100}),
+        help_text="The metadata IAM imported: the signature and the Issuer are checked against it.",
+    )
+
+
+def _admin_page(model_admin, request, template: str, title: str, **context):
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": title,
+            "opts": model_admin.model._meta,
+            **context,
+        },
+    )
 
 
 @admin.register(ServiceProvider)
 class ServiceProviderAdmin(admin.ModelAdmin):
-    list_display = ["name", "entity_id", "profile", "enabled", "allow_idp_initiated"]
+    list_display = [
+        "name",
+        "entity_id",
+        "profile",
+        "check_policy",
+        "enabled",
+        "allow_idp_initiated",
+    ]
     list_filter = ["profile", "enabled", "allow_idp_initiated"]
     search_fields = ["name", "entity_id"]
     inlines = [EndpointInline, ClaimRuleInline]
     readonly_fields = ["metadata_xml", "updated_at"]
+    actions = ["apply_rule_set", "preview"]
     fieldsets = [
-        (None, {"fields": ["name", "entity_id", "enabled", "profile", "iam_provider_name"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "entity_id",
+                    "enabled",
+                    "profile",
+                    "check_policy",
+                    "iam_provider_name",
+                ]
+            },
+        ),
         ("NameID", {"fields": ["nameid_format", "nameid_source"]}),
         (
             "Signing",
@@ -69,20 +160,99 @@ class ServiceProviderAdmin(admin.ModelAdmin):
     ]
 
     def get_urls(self):
+        view = self.admin_site.admin_view
         return [
+            path("import-metadata/", view(self.import_metadata), name="idp_serviceprovider_import"),
+            path("check-response/", view(self.check_response), name="idp_check_response"),
+            path("<int:pk>/preview/", view(self.preview_view), name="idp_serviceprovider_preview"),
             path(
-                "import-metadata/",
-                self.admin_site.admin_view(self.import_metadata),
-                name="idp_serviceprovider_import",
-            )
+                "<int:pk>/rule-set/", view(self.rule_set_view), name="idp_serviceprovider_rule_set"
+            ),
         ] + super().get_urls()
+
+    @admin.action(description="Apply a ready-made rule set…")
+    def apply_rule_set(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one service provider.", messages.WARNING)
+            return None
+        return redirect(reverse("admin:idp_serviceprovider_rule_set", args=[queryset.get().pk]))
+
+    @admin.action(description="Preview the response for a user…")
+    def preview(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one service provider.", messages.WARNING)
+            return None
+        return redirect(reverse("admin:idp_serviceprovider_preview", args=[queryset.get().pk]))
+
+    def rule_set_view(self, request, pk: int):
+        sp = get_object_or_404(ServiceProvider, pk=pk)
+        form = RuleSetForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                rules = apply_rule_set(sp, form.cleaned_data["rule_set"])
+            except ValidationError as error:
+                form.add_error(None, " ".join(error.messages))
+            else:
+                self.message_user(request, f"{sp} now has {len(rules)} rules.", messages.SUCCESS)
+                return redirect(reverse("admin:idp_serviceprovider_change", args=[sp.pk]))
+        return _admin_page(
+            self,
+            request,
+            "admin/idp/serviceprovider/rule_set.html",
+            f"Apply a rule set to {sp}",
+            form=form,
+            sp=sp,
+        )
+
+    def preview_view(self, request, pk: int):
+        sp = get_object_or_404(ServiceProvider, pk=pk)
+        form = PreviewForm(request.GET or None)
+        result = problem = None
+        if form.is_valid():
+            try:
+                result = sso.preview(form.cleaned_data["user"], sp)
+            except SamlError as error:
+                problem = error
+        return _admin_page(
+            self,
+            request,
+            "admin/idp/serviceprovider/preview.html",
+            f"Preview: {sp}",
+            form=form,
+            sp=sp,
+            result=result,
+            problem=problem,
+        )
+
+    def check_response(self, request):
+        form = CheckResponseForm(request.POST or None)
+        findings = problem = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                findings = aws.check_response_with_metadata(
+                    form.cleaned_data["response"].encode(),
+                    form.cleaned_data["metadata"].encode() or None,
+                )
+            except SamlError as error:
+                problem = error
+        return _admin_page(
+            self,
+            request,
+            "admin/idp/check_response.html",
+            "Check a SAMLResponse",
+            form=form,
+            findings=findings,
+            problem=problem,
+        )
 
     def import_metadata(self, request):
         form = MetadataImportForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
                 sp, created = register_from_metadata(
-                    form.cleaned_data["metadata"].encode(), form.cleaned_data["name"]
+                    form.cleaned_data["metadata"].encode(),
+                    form.cleaned_data["name"],
+                    form.cleaned_data["rule_set"],
                 )
             except SamlError as error:
                 form.add_error("metadata", f"{error.title}. {error.detail} {error.hint}")
@@ -90,13 +260,13 @@ class ServiceProviderAdmin(admin.ModelAdmin):
                 verb = "Registered" if created else "Updated"
                 self.message_user(request, f"{verb} {sp}.", messages.SUCCESS)
                 return redirect(reverse("admin:idp_serviceprovider_change", args=[sp.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "form": form,
-            "title": "Import service provider metadata",
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/idp/serviceprovider/import.html", context)
+        return _admin_page(
+            self,
+            request,
+            "admin/idp/serviceprovider/import.html",
+            "Import service provider metadata",
+            form=form,
+        )
 
 
 @admin.register(SigningKey)

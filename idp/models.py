@@ -180,6 +180,10 @@ class AssertionConsumerService(models.Model):
         return self.location
 
 
+def _errors(findings: list[aws.Finding]) -> str:
+    return " ".join(str(f) for f in findings if f.severity == "error")
+
+
 DIRECTORY_REFERENCE = re.compile(r"^(username|email|first_name|last_name|groups|attr\.[\w.:-]+)$")
 DIRECTORY_REFERENCE_HELP = "username, email, first_name, last_name, groups or attr.<attribute name>"
 
@@ -254,14 +258,11 @@ class ClaimRule(models.Model):
         errors: dict[str, str] = {}
         self._clean_condition(errors)
         self._clean_source(errors)
-        if not errors and self.source == self.Source.LITERAL:
-            problems = [f for f in aws.check_attribute(self.attribute_name, [self.value])]
-            if problems:
-                errors["value"] = " ".join(str(f) for f in problems)
-        if not errors:
-            problems = aws.check_attribute_name(self.attribute_name)
-            if problems:
-                errors["attribute_name"] = " ".join(str(f) for f in problems)
+        if problems := _errors(aws.check_attribute_name(self.attribute_name)):
+            errors["attribute_name"] = problems
+        elif not errors and self.source == self.Source.LITERAL:
+            if problems := _errors(aws.check_attribute(self.attribute_name, [self.value])):
+                errors["value"] = problems
         if errors:
             raise ValidationError(errors)
 

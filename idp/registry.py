@@ -4,14 +4,21 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .models import AssertionConsumerService, ServiceProvider
+from .presets import apply_rule_set
 from .saml import constants as c
 from .saml.errors import SamlError
 from .saml.metadata import parse_sp_metadata
 
 
 @transaction.atomic
-def register_from_metadata(xml: bytes, name: str = "") -> tuple[ServiceProvider, bool]:
-    """Create or update the SP the metadata describes; its ACS list is replaced."""
+def register_from_metadata(
+    xml: bytes, name: str = "", rule_set: str = ""
+) -> tuple[ServiceProvider, bool]:
+    """Create or update the SP the metadata describes; its ACS list is replaced.
+
+    With a rule set (such as aws-identity-center), the SP also takes that set's
+    settings and rules: the Identity Center preset is its downloaded metadata plus this.
+    """
     described = parse_sp_metadata(xml)
     sp, created = ServiceProvider.objects.get_or_create(
         entity_id=described.entity_id, defaults={"name": name or described.entity_id[:200]}
@@ -53,4 +60,11 @@ def register_from_metadata(xml: bytes, name: str = "") -> tuple[ServiceProvider,
         )
         for endpoint in described.assertion_consumer_services
     )
+    if rule_set:
+        try:
+            apply_rule_set(sp, rule_set)
+        except ValidationError as error:
+            raise SamlError(
+                f"The rule set {rule_set} does not fit this SP", " ".join(error.messages)
+            ) from error
     return sp, created

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing as django_signing
+from lxml import etree
 
 from . import claims, identity, keys
 from .models import AuditEvent, ServiceProvider
@@ -182,6 +183,39 @@ def _context(sp: ServiceProvider, acs_url: str, in_response_to: str | None, auth
     )
 
 
+def _signed(sp: ServiceProvider, root, *, sign_assertion: bool, sign_response: bool) -> bytes:
+    return signing.sign(
+        root,
+        keys.active_key(),
+        sign_assertion=sign_assertion,
+        sign_response=sign_response,
+        signature_algorithm=sp.signature_algorithm,
+        digest_algorithm=sp.digest_algorithm,
+    )
+
+
+def _signed_response(sp: ServiceProvider, release: Release, context) -> bytes:
+    return _signed(
+        sp,
+        responses.build(release, context),
+        sign_assertion=sp.sign_assertion or sp.is_checked,
+        sign_response=sp.sign_response,
+    )
+
+
+def _size_findings(sp: ServiceProvider, form: bindings.PostForm) -> list[aws.Finding]:
+    encoded_length = len(form.fields["SAMLResponse"])
+    if not sp.is_checked or encoded_length <= aws.MAX_ENCODED_RESPONSE:
+        return []
+    return [
+        aws.error(
+            "R13",
+            f"The base64 response is {encoded_length} characters; AWS accepts at most "
+            f"{aws.MAX_ENCODED_RESPONSE}. Send fewer roles or attributes.",
+        )
+    ]
+
+
 def _audit(flow: str, sp_entity_id: str, outcome: str, **fields) -> None:
     AuditEvent.objects.create(flow=flow, sp_entity_id=sp_entity_id, outcome=outcome, **fields)
 
@@ -256,25 +290,11 @@ def _issue(
     except SamlError as error:
         raise _refuse(error, flow, sp.entity_id, username, in_response_to or "") from None
     context = _context(sp, acs_url, in_response_to, auth)
-    signed = signing.sign(
-        responses.build(release, context),
-        keys.active_key(),
-        sign_assertion=sp.sign_assertion or sp.is_checked,
-        sign_response=sp.sign_response,
-        signature_algorithm=sp.signature_algorithm,
-        digest_algorithm=sp.digest_algorithm,
-    )
-    form = bindings.post_form(acs_url, signed, relay_state)
-    encoded_length = len(form.fields["SAMLResponse"])
-    if sp.is_checked and encoded_length > aws.MAX_ENCODED_RESPONSE:
-        oversize = aws.error(
-            "R13",
-            f"The base64 response is {encoded_length} characters; AWS accepts at most "
-            f"{aws.MAX_ENCODED_RESPONSE}. Send fewer roles or attributes.",
-        )
-        findings.append(oversize)
+    form = bindings.post_form(acs_url, _signed_response(sp, release, context), relay_state)
+    if oversize := _size_findings(sp, form):
+        findings += oversize
         if sp.check_policy == ServiceProvider.CheckPolicy.BLOCK:
-            raise _refuse(RejectedByChecks(sp, [oversize]), flow, sp.entity_id, username) from None
+            raise _refuse(RejectedByChecks(sp, oversize), flow, sp.entity_id, username) from None
     _audit(
         flow,
         sp.entity_id,
@@ -294,14 +314,7 @@ def status_response(pending: PendingRequest, status: str, message: str) -> bindi
     sp = _service_provider(pending.sp_entity_id)
     context = _context(sp, pending.acs_url, pending.request_id)
     root = responses.build_status(context, c.STATUS_RESPONDER, status, message)
-    signed = signing.sign(
-        root,
-        keys.active_key(),
-        sign_assertion=False,
-        sign_response=True,
-        signature_algorithm=sp.signature_algorithm,
-        digest_algorithm=sp.digest_algorithm,
-    )
+    signed = _signed(sp, root, sign_assertion=False, sign_response=True)
     _audit(
         SP_INITIATED,
         sp.entity_id,
@@ -360,3 +373,38 @@ def idp_initiated(
             )
             raise _refuse(error, IDP_INITIATED, sp.entity_id, auth.user.get_username())
     return _issue(sp, release, acs.location, relay_state, auth, IDP_INITIATED, None)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What one user would send one SP, and why: the admin's answer to "why this role?"."""
+
+    release: Release
+    evaluation: claims.Evaluation
+    findings: list[aws.Finding]
+    condition_keys: list[tuple[str, str]]
+    acs_url: str
+    xml: str
+
+
+def preview(user, sp: ServiceProvider) -> Preview:
+    """The IdP-initiated response for this user, built and signed, but neither sent nor logged."""
+    acs = requests.default_endpoint(sp.entity_id, _endpoints(sp))
+    evaluation = claims.evaluate_for(user, sp)
+    release = Release(claims.name_id_for(user, sp), evaluation.attributes)
+    context = _context(sp, acs.location, None)
+    signed = _signed_response(sp, release, context)
+    findings = []
+    if sp.is_checked:
+        findings = aws.check_release(release, sp.profile) + aws.check_endpoints(
+            acs.location, sp.entity_id, sp.profile
+        )
+        findings += _size_findings(sp, bindings.post_form(acs.location, signed))
+    return Preview(
+        release=release,
+        evaluation=evaluation,
+        findings=findings,
+        condition_keys=aws.condition_keys(release, context.issuer, acs.location),
+        acs_url=acs.location,
+        xml=etree.tostring(etree.fromstring(signed), pretty_print=True).decode(),
+    )

@@ -276,7 +276,7 @@ def test_idp_initiated_off_is_refused(client, demo):
 def test_stale_resume_link_is_explained(client, demo):
     response = client.get("/saml/sso/resume/nonsense/")
     assert response.status_code == 400
-    assert "no longer pending" in response.content.decode()
+    assert "This sign-on link is not valid" in response.content.decode()
 
 
 def test_unknown_page_is_a_friendly_404(client, db, settings):
@@ -287,7 +287,7 @@ def test_unknown_page_is_a_friendly_404(client, db, settings):
 
 def test_broken_rule_saved_behind_the_admin_gives_409_not_500(client, demo):
     sp = ServiceProvider.objects.get(entity_id="urn:amazon:webservices")
-    sp.rules.filter(kind="group_regex").update(group_pattern="(unclosed")
+    sp.rules.filter(source="group_regex").update(group_pattern="(unclosed")
     client.login(username="alice", password="alice")
     response = client.get("/saml/init/", {"sp": sp.entity_id})
     assert response.status_code == 409

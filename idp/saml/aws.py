@@ -20,6 +20,7 @@ from lxml import etree
 from . import constants as c
 from .bindings import parse_xml
 from .errors import SamlError
+from .metadata import parse_idp_metadata
 from .release import Attribute, NameID, Release
 from .signing import pem_from_base64, signature_valid
 
@@ -442,6 +443,26 @@ def name_qualifier(issuer: str, account: str, provider_name: str) -> str:
     return base64.b64encode(digest).decode()
 
 
+def condition_keys(release: Release, issuer: str, recipient: str) -> list[tuple[str, str]]:
+    """The SAML condition keys an IAM trust policy sees for this release (R8)."""
+    keys = [
+        ("saml:sub", release.name_id.value),
+        ("saml:sub_type", sub_type(release.name_id.format)),
+        ("saml:iss", issuer),
+        ("saml:aud", recipient),
+    ]
+    providers = dict.fromkeys((p.account, p.provider_name) for p in role_pairs(release))
+    for account, provider_name in providers:
+        keys.append(
+            (
+                f"saml:namequalifier ({account}/{provider_name})",
+                name_qualifier(issuer, account, provider_name),
+            )
+        )
+        keys.append((f"saml:doc ({account}/{provider_name})", f"{account}/{provider_name}"))
+    return keys
+
+
 # --- A whole Response, from any IdP -------------------------------------------
 
 NS = {"samlp": c.SAMLP, "saml": c.SAML, "ds": c.DS}
@@ -765,3 +786,18 @@ def _check_issuer(root, assertion, expected: str | None) -> list[Finding]:
             )
         )
     return findings
+
+
+def check_response_with_metadata(
+    response: bytes, metadata: bytes | None, now: datetime.datetime | None = None
+) -> list[Finding]:
+    """check_response, with the certificates and entityID read from IdP metadata."""
+    if metadata is None:
+        return check_response(response, now=now)
+    described = parse_idp_metadata(metadata)
+    return check_response(
+        response,
+        now=now,
+        certificates=described.signing_certificates,
+        issuer=described.entity_id,
+    )

@@ -65,6 +65,37 @@ def idp_metadata(
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
+@dataclass(frozen=True)
+class IdpMetadata:
+    entity_id: str
+    signing_certificates: tuple[str, ...]
+
+
+def parse_idp_metadata(xml: bytes) -> IdpMetadata:
+    """The entityID and signing certificates of an IdP, as IAM reads them from its metadata."""
+    root = parse_xml(xml, "The metadata")
+    if root.tag != f"{{{c.MD}}}EntityDescriptor":
+        raise SamlError(
+            "This is not SAML metadata",
+            f"The root element is {root.tag}, not md:EntityDescriptor.",
+            "Pass the IdP metadata document that IAM imported.",
+        )
+    descriptor = root.find(f"{{{c.MD}}}IDPSSODescriptor")
+    if descriptor is None:
+        raise SamlError(
+            "The metadata has no IDPSSODescriptor",
+            "It does not describe an identity provider.",
+            "Pass the IdP's metadata, not an SP's.",
+        )
+    certificates = tuple(
+        _certificate(element)
+        for key in descriptor.iterfind(f"{{{c.MD}}}KeyDescriptor")
+        if key.get("use") in (None, "", "signing")
+        for element in key.iterfind(f".//{{{c.DS}}}X509Certificate")
+    )
+    return IdpMetadata(root.get("entityID", ""), certificates)
+
+
 def _true(value: str | None) -> bool:
     return (value or "").strip().lower() in {"true", "1"}
 

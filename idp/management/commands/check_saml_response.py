@@ -1,0 +1,43 @@
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from idp.saml import aws
+from idp.saml.errors import SamlError
+
+
+def read_input(path: str) -> bytes:
+    """A file's bytes, or standard input's for -."""
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as error:
+        raise CommandError(f"Cannot read {path}: {error.strerror}.") from error
+
+
+class Command(BaseCommand):
+    help = (
+        "Check a SAMLResponse from any IdP (base64 or XML) against AWS-SAML-RULES.md. "
+        "Prints one finding per line; exits 1 if any is an error."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="the response, or - for standard input")
+        parser.add_argument(
+            "--metadata", help="the IdP metadata IAM imported: checks signature and Issuer"
+        )
+
+    def handle(self, *args, file, metadata=None, **options):
+        response = read_input(file)
+        metadata_xml = read_input(metadata) if metadata else None
+        try:
+            findings = aws.check_response_with_metadata(response, metadata_xml)
+        except SamlError as error:
+            raise CommandError(f"{error.title}. {error.detail} {error.hint}".strip()) from error
+        for finding in findings:
+            self.stdout.write(str(finding))
+        errors = sum(f.severity == "error" for f in findings)
+        if not findings:
+            self.stdout.write("No findings: AWS should accept this response.")
+        if errors:
+            raise SystemExit(1)
