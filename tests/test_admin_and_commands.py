@@ -197,3 +197,44 @@ def test_metadata_that_demands_signed_requests_without_a_certificate(db, tmp_pat
     )
     with pytest.raises(CommandError, match="require_signed_requests"):
         run("import_sp_metadata", str(path))
+
+
+ACS_LINE = (
+    f'<md:AssertionConsumerService Binding="{c.BINDING_POST}" '
+    'Location="https://app.example/acs2"\n        index="1"/>'
+)
+
+
+@pytest.mark.parametrize(
+    ("replacement", "message"),
+    [
+        (f'<md:AssertionConsumerService Binding="{c.BINDING_POST}" index="1"/>', "not an http"),
+        ('<md:AssertionConsumerService Location="https://app.example/x" index="1"/>', "no Binding"),
+        (ACS_LINE.replace('index="1"', 'index="abc"'), "not a number"),
+        (ACS_LINE.replace('index="1"', 'index="-1"'), "not a number"),
+        (ACS_LINE.replace("https://app.example/acs2", "https://exa mple/&lt;x&gt;"), "not an http"),
+        (ACS_LINE + '<md:KeyDescriptor use="signing"/>', None),
+        (
+            ACS_LINE
+            + '<md:KeyDescriptor><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">'
+            "<ds:X509Data><ds:X509Certificate>!!!notbase64</ds:X509Certificate></ds:X509Data>"
+            "</ds:KeyInfo></md:KeyDescriptor>",
+            "cannot be read",
+        ),
+    ],
+)
+def test_odd_sp_metadata_never_crashes(db, tmp_path, replacement, message):
+    path = tmp_path / "sp.xml"
+    path.write_text(SP_METADATA.replace(ACS_LINE, replacement))
+    if message is None:
+        run("import_sp_metadata", str(path))
+        return
+    with pytest.raises(CommandError, match=message):
+        run("import_sp_metadata", str(path))
+
+
+def test_metadata_without_entity_id_is_refused(db, tmp_path):
+    path = tmp_path / "sp.xml"
+    path.write_text(SP_METADATA.replace('entityID="https://app.example/saml"', ""))
+    with pytest.raises(CommandError, match="no usable entityID"):
+        run("import_sp_metadata", str(path))

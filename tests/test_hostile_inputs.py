@@ -323,3 +323,127 @@ def test_wrong_password_keeps_the_pending_request(client, demo):
     body = response.content.decode()
     assert "do not match" in body
     assert 'value="/saml/sso/resume/abc/"' in body
+
+
+# --- found in review: each was a bypass or a 500 before ------------------------
+
+
+def signed_redirect_query(key_pem: bytes, xml: bytes, relay_state: str = "") -> str:
+    from urllib.parse import quote
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    query = "SAMLRequest=" + quote(encode_redirect(xml), safe="")
+    if relay_state:
+        query += "&RelayState=" + quote(relay_state, safe="")
+    query += "&SigAlg=" + quote(c.SIG_RSA_SHA256, safe="")
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    signature = key.sign(query.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return query + "&Signature=" + quote(base64.b64encode(signature).decode(), safe="")
+
+
+def test_a_second_escaped_saml_request_cannot_ride_on_a_valid_signature(
+    client, registered, key_pems
+):
+    from urllib.parse import quote
+
+    signed_sp = "https://signed.example/sp"
+    genuine = signed_redirect_query(key_pems[0], authn_request(issuer=signed_sp))
+    client.login(username="alice", password="alice")
+    assert client.get("/saml/sso/?" + genuine).status_code == 200
+    forged = encode_redirect(authn_request(issuer=signed_sp, request_id="_FORGED"))
+    response = client.get(f"/saml/sso/?{genuine}&SAML%52equest={quote(forged, safe='')}")
+    assert response.status_code == 400
+    assert "repeats SAMLRequest" in response.content.decode()
+
+
+def test_relay_state_is_covered_by_the_redirect_signature(client, registered, key_pems):
+    signed_sp = "https://signed.example/sp"
+    query = signed_redirect_query(key_pems[0], authn_request(issuer=signed_sp), "original")
+    response = client.get("/saml/sso/?" + query.replace("original", "forged"))
+    assert response.status_code == 400
+    assert "signature is invalid" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("xml", "message"),
+    [
+        (authn_request(attributes='ForceAuthn="maybe"'), "ForceAuthn is not a boolean"),
+        (authn_request(request_id="_" + "x" * 300), "ID is too long"),
+        (authn_request(issuer=SP + "<!-- x -->"), "Issuer holds markup"),
+    ],
+)
+def test_odd_authn_requests_are_refused(client, registered, xml, message):
+    response = client.get("/saml/sso/", {"SAMLRequest": encode_redirect(xml)})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_control_characters_in_directory_data_give_409(client, demo):
+    from users.models import User
+
+    User.objects.filter(username="alice").update(email="alice\x01@example.com")
+    client.login(username="alice", password="alice")
+    ServiceProvider.objects.filter(entity_id="urn:amazon:webservices").update(check_policy="warn")
+    response = client.get("/saml/init/", {"sp": "urn:amazon:webservices"})
+    assert response.status_code == 409
+    assert "control characters" in response.content.decode()
+
+
+def test_nul_in_sp_parameter_is_a_clear_400(client, demo):
+    client.login(username="alice", password="alice")
+    response = client.get("/saml/init/", {"sp": "urn:\x00amazon"})
+    assert response.status_code == 400
+    assert "Unknown service provider" in response.content.decode()
+
+
+def test_force_authn_as_another_user_keeps_the_request(client, registered):
+    import re
+    from urllib.parse import unquote
+
+    client.login(username="alice", password="alice")
+    xml = authn_request(attributes='ForceAuthn="true"')
+    first = client.get("/saml/sso/", {"SAMLRequest": encode_redirect(xml)})
+    next_url = unquote(re.search(r"next=([^&]+)", first["Location"]).group(1))
+    login = client.post(
+        "/accounts/login/", {"username": "bob", "password": "bob", "next": next_url}
+    )
+    assert login.status_code == 302
+    response = client.get(next_url)
+    assert response.status_code == 200
+    assert "SAMLResponse" in response.content.decode()
+
+
+def test_post_binding_continues_over_a_same_site_get(client, registered):
+    response = client.post("/saml/sso/", {"SAMLRequest": post_b64(authn_request())})
+    assert response.status_code == 303
+    assert response["Location"].startswith("/saml/sso/resume/")
+
+
+def test_non_rsa_request_certificate_is_refused(registered):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    from django.core.exceptions import ValidationError
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ec")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    sp = ServiceProvider.objects.get(entity_id=SP)
+    sp.request_certificate = cert.public_bytes(serialization.Encoding.PEM).decode()
+    with pytest.raises(ValidationError, match="Only RSA"):
+        sp.full_clean()
