@@ -43,8 +43,7 @@ run: install
 	@echo "  admin:     $(IDP_BASE_URL)/admin/"
 	@echo "  demo logins (demo only): alice/alice  bob/bob  carol/carol  admin/admin"
 	@echo ""
-	exec $(BIN)/gunicorn idp.wsgi:application --bind 127.0.0.1:$(PORT) \
-		--workers $(WORKERS) --access-logfile - --log-level warning
+	PORT=$(PORT) WEB_CONCURRENCY=$(WORKERS) exec $(BIN)/gunicorn -c gunicorn.conf.py idp.wsgi:application
 
 lint: install-test
 	$(BIN)/ruff check .

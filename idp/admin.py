@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from users.models import User
 
-from . import sso
+from . import keys, sso
 from .models import (
     AssertionConsumerService,
     AuditEvent,
@@ -271,16 +271,63 @@ class ServiceProviderAdmin(admin.ModelAdmin):
 
 @admin.register(SigningKey)
 class SigningKeyAdmin(admin.ModelAdmin):
-    list_display = ["fingerprint", "state", "not_valid_after", "days_left", "created_at"]
+    """The rollover, as in `manage.py rotate_key`: stage, activate, retire."""
+
+    list_display = ["fingerprint", "state", "signs", "not_valid_after", "days_left", "created_at"]
     list_filter = ["state"]
-    readonly_fields = ["fingerprint", "state", "not_valid_before", "not_valid_after", "created_at"]
+    readonly_fields = [
+        "fingerprint",
+        "state",
+        "not_valid_before",
+        "not_valid_after",
+        "created_at",
+        "state_changed_at",
+    ]
+    actions = ["activate_key", "retire_key"]
+
+    def get_urls(self):
+        stage = self.admin_site.admin_view(self.stage_view)
+        return [path("stage/", stage, name="idp_signingkey_stage")] + super().get_urls()
 
     @admin.display(description="days left")
     def days_left(self, key: SigningKey) -> int:
         return (key.not_valid_after - timezone.now()).days
 
+    @admin.display(boolean=True)
+    def signs(self, key: SigningKey) -> bool:
+        signer = keys.signing_row()
+        return signer is not None and signer.pk == key.pk
+
     def has_add_permission(self, request) -> bool:
         return False
+
+    def _step(self, request, step, *args) -> None:
+        try:
+            key = step(*args)
+        except keys.KeyLifecycleError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"Key {key.fingerprint[:16]} is now {key.state}. Push the metadata to IAM "
+                "(`manage.py sync_iam_provider --name fedmock`).",
+                messages.SUCCESS,
+            )
+
+    def stage_view(self, request):
+        if request.method == "POST":
+            self._step(request, keys.stage)
+        return redirect(reverse("admin:idp_signingkey_changelist"))
+
+    @admin.action(description="Activate the selected next key")
+    def activate_key(self, request, queryset):
+        for key in queryset:
+            self._step(request, keys.activate, key.fingerprint)
+
+    @admin.action(description="Retire the selected keys")
+    def retire_key(self, request, queryset):
+        for key in queryset:
+            self._step(request, keys.retire, key.fingerprint)
 
 
 @admin.register(AuditEvent)

@@ -6,4 +6,4 @@ class IdpConfig(AppConfig):
     verbose_name = "Identity provider"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401
+        from . import checks, signals  # noqa: F401

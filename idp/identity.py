@@ -15,13 +15,21 @@ def sso_url() -> str:
     return f"{settings.IDP_BASE_URL}/saml/sso/"
 
 
-def metadata_xml() -> bytes:
-    certificates = keys.published_certificates()
-    if not certificates:
+def metadata_xml(signed: bool = False) -> bytes:
+    """Every published key, valid until the first of them expires; signed if asked."""
+    published = keys.published_keys()
+    if not published:
         raise SamlError(
             "The IdP has no signing key to publish",
             "Metadata without a signing certificate cannot be imported into IAM.",
             "Run `python manage.py ensure_signing_key` (make run does this).",
             status=503,
         )
-    return metadata.idp_metadata(entity_id(), sso_url(), certificates)
+    return metadata.idp_metadata(
+        entity_id(),
+        sso_url(),
+        [key.cert_pem for key in published],
+        valid_until=min(key.not_valid_after for key in published),
+        cache_duration=settings.IDP_METADATA_CACHE_DURATION,
+        signer=keys.active_key() if signed else None,
+    )

@@ -1,11 +1,17 @@
-"""The key store in certs/ and the signing-key lifecycle.
+"""The key store in certs/ and the signing-key lifecycle: stage, activate, retire.
 
 Key material lives in files named by fingerprint; each key's state lives in
-the database. A process parses each key once and re-reads the states at most
-once per IDP_KEY_REFRESH_SECONDS, so every worker follows a rotation quickly
-without parsing keys on the request path.
+the database. A process parses each key once. Under gunicorn a watcher thread
+per worker re-reads the states every half second and parses new keys off the
+request path; without it (tests, runserver) the request path re-reads the
+states at most once per IDP_KEY_REFRESH_SECONDS.
+
+A rollover step waits until every worker can have seen the previous one
+(`PROPAGATION`), so no worker signs with a key another worker does not publish.
 """
 
+import datetime
+import logging
 import os
 import threading
 import time
@@ -13,15 +19,35 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
+from django.utils import timezone
 
 from .models import SigningKey
 from .saml import signing
 from .saml.errors import SamlError
 
+logger = logging.getLogger("fedmock.keys")
+State = SigningKey.State
+
+
+class KeyLifecycleError(Exception):
+    """A rollover step that must not happen now; the message says what to do instead.
+
+    `wait_seconds` is set when the step only has to wait for the workers to catch up.
+    """
+
+    def __init__(self, message: str, wait_seconds: float = 0.0):
+        super().__init__(message)
+        self.wait_seconds = wait_seconds
+
 
 def certs_dir() -> Path:
     return Path(settings.IDP_CERTS_DIR)
+
+
+def propagation() -> datetime.timedelta:
+    """How long every worker may take to see a state change."""
+    return datetime.timedelta(seconds=2 * settings.IDP_KEY_REFRESH_SECONDS)
 
 
 def _write_atomically(path: Path, data: bytes, mode: int) -> None:
@@ -41,7 +67,15 @@ def key_paths(fingerprint: str) -> tuple[Path, Path]:
 
 
 def store_key(key_pem: bytes, cert_pem: bytes, state: str) -> SigningKey:
-    material = signing.load_key(key_pem, cert_pem)
+    """Write the key pair into the store and record its state."""
+    try:
+        material = signing.load_key(key_pem, cert_pem)
+    except (ValueError, TypeError) as error:
+        raise KeyLifecycleError(f"The key and certificate cannot be used: {error}.") from error
+    if SigningKey.objects.filter(fingerprint=material.fingerprint).exists():
+        raise KeyLifecycleError(
+            f"Key {material.fingerprint} is already in the store; `rotate_key status` shows it."
+        )
     certs_dir().mkdir(parents=True, exist_ok=True)
     key_path, cert_path = key_paths(material.fingerprint)
     _write_atomically(key_path, key_pem, 0o600)
@@ -54,90 +88,254 @@ def store_key(key_pem: bytes, cert_pem: bytes, state: str) -> SigningKey:
     )
 
 
-def generate_key(state: str) -> SigningKey:
-    key_pem, cert_pem = signing.generate_self_signed(f"fedmock {settings.IDP_BASE_URL}")
+def generate_key(state: str, valid_days: int = 3650) -> SigningKey:
+    key_pem, cert_pem = signing.generate_self_signed(
+        f"fedmock {settings.IDP_BASE_URL}", valid_days=valid_days
+    )
     return store_key(key_pem, cert_pem, state)
+
+
+def signing_row() -> SigningKey | None:
+    """The key that signs: the most recently activated active key."""
+    return SigningKey.objects.filter(state=State.ACTIVE).order_by("-state_changed_at").first()
 
 
 def ensure_active_key() -> tuple[SigningKey, bool]:
     """The active key, created on first start; the flag says whether it is new."""
     with transaction.atomic():
-        active = SigningKey.objects.filter(state=SigningKey.State.ACTIVE).first()
+        active = signing_row()
         if active is not None:
             return active, False
-        return generate_key(SigningKey.State.ACTIVE), True
+        return generate_key(State.ACTIVE), True
+
+
+def _change_state(key: SigningKey, state: str) -> SigningKey:
+    key.state = state
+    key.state_changed_at = timezone.now()
+    key.save(update_fields=["state", "state_changed_at"])
+    forget_cached_keys()
+    return key
+
+
+def wait_needed(since: datetime.datetime) -> float:
+    """Seconds until a change made at `since` has reached every worker."""
+    return max(0.0, (since + propagation() - timezone.now()).total_seconds())
+
+
+@transaction.atomic
+def stage(valid_days: int = 3650, key_pem: bytes | None = None, cert_pem: bytes | None = None):
+    """Publish a next key beside the active one; it does not sign yet."""
+    if SigningKey.objects.filter(state=State.NEXT).exists():
+        raise KeyLifecycleError(
+            "A next key is already staged. Activate it (`rotate_key activate`) or retire it "
+            "(`rotate_key retire FINGERPRINT`) first."
+        )
+    if key_pem is not None:
+        return store_key(key_pem, cert_pem, State.NEXT)
+    return generate_key(State.NEXT, valid_days)
+
+
+def import_key(key_pem: bytes, cert_pem: bytes) -> SigningKey:
+    """Bring an existing key (say, one IAM already trusts): active if there is none, else next."""
+    if signing_row() is None:
+        return store_key(key_pem, cert_pem, State.ACTIVE)
+    return stage(key_pem=key_pem, cert_pem=cert_pem)
+
+
+def _get(fingerprint: str, state: str | None = None) -> SigningKey:
+    keys = SigningKey.objects.filter(fingerprint__startswith=fingerprint)
+    if state:
+        keys = keys.filter(state=state)
+    found = list(keys[:2])
+    if len(found) != 1:
+        what = "matches several keys" if found else "matches no key"
+        raise KeyLifecycleError(
+            f"{fingerprint!r} {what}{' in state ' + state if state else ''}; "
+            "`rotate_key status` lists them."
+        )
+    return found[0]
+
+
+@transaction.atomic
+def activate(fingerprint: str = "", now: datetime.datetime | None = None) -> SigningKey:
+    """The next key starts signing; the old active key stays published until retired."""
+    key = (
+        _get(fingerprint, State.NEXT)
+        if fingerprint
+        else (SigningKey.objects.filter(state=State.NEXT).first())
+    )
+    if key is None:
+        raise KeyLifecycleError("There is no next key to activate. Run `rotate_key stage` first.")
+    now = now or timezone.now()
+    if key.not_valid_after <= now:
+        raise KeyLifecycleError(
+            f"Key {key.fingerprint} expired on {key.not_valid_after:%Y-%m-%d}; AWS may refuse "
+            "its signatures. Retire it and stage a new key."
+        )
+    if key.not_valid_before > now:
+        raise KeyLifecycleError(
+            f"Key {key.fingerprint} is not valid before {key.not_valid_before:%Y-%m-%d %H:%M}Z. "
+            "Activate it then."
+        )
+    if seconds := wait_needed(key.state_changed_at):
+        raise KeyLifecycleError(
+            f"Key {key.fingerprint[:16]} was staged {propagation().seconds - seconds:.1f} s ago; "
+            f"wait {seconds:.1f} s until every worker publishes it, then activate.",
+            wait_seconds=seconds,
+        )
+    return _change_state(key, State.ACTIVE)
+
+
+@transaction.atomic
+def retire(fingerprint: str = "") -> SigningKey:
+    """Stop publishing a key: by default the oldest active key that no longer signs."""
+    signer = signing_row()
+    if fingerprint:
+        key = _get(fingerprint)
+        if key.state == State.RETIRED:
+            raise KeyLifecycleError(f"Key {key.fingerprint} is already retired.")
+    else:
+        key = (
+            SigningKey.objects.filter(state=State.ACTIVE)
+            .exclude(pk=signer.pk if signer else None)
+            .order_by("state_changed_at")
+            .first()
+        )
+        if key is None:
+            raise KeyLifecycleError(
+                "There is no old key to retire: the only active key signs. Stage and activate a "
+                "new key first."
+            )
+    if key.pk == getattr(signer, "pk", None):
+        others = SigningKey.objects.filter(state=State.ACTIVE).exclude(pk=key.pk)
+        if not others.exists():
+            raise KeyLifecycleError(
+                f"Key {key.fingerprint} is the only active key; retiring it would stop all "
+                "sign-ons. Stage and activate a new key first."
+            )
+    if (
+        signer is not None
+        and key.pk != signer.pk
+        and (seconds := wait_needed(signer.state_changed_at))
+    ):
+        raise KeyLifecycleError(
+            f"Key {signer.fingerprint[:16]} started signing under {propagation().seconds} s ago; "
+            f"wait {seconds:.1f} s until every worker signs with it, then retire.",
+            wait_seconds=seconds,
+        )
+    return _change_state(key, State.RETIRED)
+
+
+# --- the per-process cache ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _KeyState:
+class KeyRing:
+    """What one process knows: the signing key and every published key, parsed."""
+
     checked_at: float
-    active: str | None
-    published: tuple[str, ...]
+    signer: signing.KeyMaterial | None
+    published: tuple[signing.KeyMaterial, ...]
 
 
 class _KeyCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._material: dict[str, signing.KeyMaterial] = {}
-        self._state = _KeyState(float("-inf"), None, ())
+        self._ring: KeyRing | None = None
+        self.watched = False
 
     def clear(self) -> None:
         with self._lock:
             self._material.clear()
-            self._state = _KeyState(float("-inf"), None, ())
+            self._ring = None
 
-    def state(self) -> _KeyState:
-        state = self._state
-        if time.monotonic() - state.checked_at < settings.IDP_KEY_REFRESH_SECONDS:
-            return state
+    def ring(self) -> KeyRing:
+        ring = self._ring
+        if ring is not None and (
+            self.watched or time.monotonic() - ring.checked_at < settings.IDP_KEY_REFRESH_SECONDS
+        ):
+            return ring
+        return self.refresh()
+
+    def refresh(self) -> KeyRing:
         rows = list(
-            SigningKey.objects.exclude(state=SigningKey.State.RETIRED)
+            SigningKey.objects.exclude(state=State.RETIRED)
             .order_by("created_at")
-            .values_list("fingerprint", "state")
+            .values_list("fingerprint", "state", "state_changed_at")
         )
-        active = next((fp for fp, key_state in rows if key_state == SigningKey.State.ACTIVE), None)
-        self._state = _KeyState(time.monotonic(), active, tuple(fp for fp, _ in rows))
-        return self._state
+        active = [row for row in rows if row[1] == State.ACTIVE]
+        signer = max(active, key=lambda row: row[2])[0] if active else None
+        with self._lock:
+            published = tuple(self._load(fingerprint) for fingerprint, _, _ in rows)
+            ring = KeyRing(
+                time.monotonic(),
+                self._material[signer] if signer else None,
+                published,
+            )
+            self._ring = ring
+        return ring
 
-    def material(self, fingerprint: str) -> signing.KeyMaterial:
+    def _load(self, fingerprint: str) -> signing.KeyMaterial:
         material = self._material.get(fingerprint)
-        if material is None:
-            with self._lock:
-                material = self._material.get(fingerprint) or self._load(fingerprint)
-                self._material[fingerprint] = material
-        return material
-
-    @staticmethod
-    def _load(fingerprint: str) -> signing.KeyMaterial:
+        if material is not None:
+            return material
         key_path, cert_path = key_paths(fingerprint)
         try:
-            return signing.load_key(key_path.read_bytes(), cert_path.read_bytes())
+            material = signing.load_key(key_path.read_bytes(), cert_path.read_bytes())
         except FileNotFoundError as error:
             raise SamlError(
                 "The signing key file is missing",
                 f"{error.filename} does not exist, but the database lists key {fingerprint}.",
-                "Restore the file into IDP_CERTS_DIR, or run "
-                "`python manage.py ensure_signing_key` after retiring the lost key.",
+                "Restore the file into IDP_CERTS_DIR, or retire the key with "
+                "`python manage.py rotate_key retire FINGERPRINT`.",
                 status=503,
             ) from error
+        self._material[fingerprint] = material
+        return material
 
 
 _cache = _KeyCache()
 forget_cached_keys = _cache.clear
 
 
+def start_watcher(interval: float | None = None) -> threading.Thread:
+    """Refresh this process's keys in the background (gunicorn's post_worker_init calls it)."""
+    interval = interval or settings.IDP_KEY_REFRESH_SECONDS / 2
+
+    def watch() -> None:
+        while True:
+            try:
+                _cache.refresh()
+            except Exception:  # a bad key file must not kill the thread; requests report it
+                logger.exception("refreshing signing keys failed")
+            finally:
+                close_old_connections()
+            time.sleep(interval)
+
+    _cache.refresh()
+    _cache.watched = True
+    thread = threading.Thread(target=watch, name="fedmock-key-watcher", daemon=True)
+    thread.start()
+    return thread
+
+
 def active_key() -> signing.KeyMaterial:
-    fingerprint = _cache.state().active
-    if fingerprint is None:
+    signer = _cache.ring().signer
+    if signer is None:
         raise SamlError(
             "The IdP has no active signing key",
             "Nothing can be signed until a key is active.",
             "Run `python manage.py ensure_signing_key` (make run does this).",
             status=503,
         )
-    return _cache.material(fingerprint)
+    return signer
+
+
+def published_keys() -> tuple[signing.KeyMaterial, ...]:
+    """Every key that is not retired: the active ones and any next one, oldest first."""
+    return _cache.ring().published
 
 
 def published_certificates() -> list[str]:
-    """PEM certificates of every key that is not retired: the active one and any next one."""
-    return [_cache.material(fp).cert_pem for fp in _cache.state().published]
+    return [material.cert_pem for material in published_keys()]

@@ -39,12 +39,31 @@ DIGEST_CHOICES = [
     (c.DIGEST_SHA512, "SHA-512"),
     (c.DIGEST_SHA1, "SHA-1 (legacy SPs only)"),
 ]
+ENCRYPTION_CHOICES = [
+    (c.ENC_AES256_GCM, "AES-256-GCM, key sent with RSA-OAEP"),
+    (c.ENC_AES256_CBC, "AES-256-CBC, key sent with RSA-OAEP"),
+]
 BINDING_CHOICES = [(c.BINDING_POST, "HTTP-POST"), (c.BINDING_REDIRECT, "HTTP-Redirect")]
 NAME_FORMAT_CHOICES = [
     (c.ATTRNAME_URI, "uri"),
     (c.ATTRNAME_BASIC, "basic"),
     (c.ATTRNAME_UNSPECIFIED, "unspecified"),
 ]
+
+
+def _rsa_certificate_problem(pem: str) -> str:
+    if not pem.strip():
+        return ""
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.strip().encode())
+    except ValueError:
+        return (
+            "Not a PEM certificate: paste the block from -----BEGIN CERTIFICATE----- "
+            "to -----END CERTIFICATE-----."
+        )
+    if not isinstance(certificate.public_key(), rsa.RSAPublicKey):
+        return "Only RSA certificates are supported."
+    return ""
 
 
 class ServiceProvider(models.Model):
@@ -114,6 +133,17 @@ class ServiceProvider(models.Model):
         help_text="Verifies signed AuthnRequests from this SP.",
     )
     require_signed_requests = models.BooleanField(default=False)
+    encrypt_assertions = models.BooleanField(
+        default=False, help_text="Sign the assertion, then encrypt it to the SP (R14)."
+    )
+    encryption_certificate = models.TextField(
+        "encryption certificate (PEM)",
+        blank=True,
+        help_text="The SP's key for encrypted assertions; imported from its metadata.",
+    )
+    encryption_algorithm = models.CharField(
+        max_length=128, choices=ENCRYPTION_CHOICES, default=c.ENC_AES256_GCM
+    )
     metadata_xml = models.TextField("last imported metadata", blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -137,23 +167,17 @@ class ServiceProvider(models.Model):
         errors = {}
         if self.is_checked and not self.sign_assertion:
             errors["sign_assertion"] = "AWS requires a signed assertion (R11)."
-        if self.request_certificate.strip():
-            try:
-                certificate = x509.load_pem_x509_certificate(
-                    self.request_certificate.strip().encode()
-                )
-            except ValueError:
-                errors["request_certificate"] = (
-                    "Not a PEM certificate: paste the block from -----BEGIN CERTIFICATE----- "
-                    "to -----END CERTIFICATE-----."
-                )
-            else:
-                if not isinstance(certificate.public_key(), rsa.RSAPublicKey):
-                    errors["request_certificate"] = (
-                        "Only RSA certificates can verify AuthnRequests here."
-                    )
-        elif self.require_signed_requests:
+        for field in ("request_certificate", "encryption_certificate"):
+            if problem := _rsa_certificate_problem(getattr(self, field)):
+                errors[field] = problem
+        if self.require_signed_requests and not self.request_certificate.strip():
             errors["require_signed_requests"] = "Add the SP's signing certificate first."
+        if self.encrypt_assertions and not self.encryption_certificate.strip():
+            errors["encrypt_assertions"] = "Add the SP's encryption certificate first."
+        if self.encrypt_assertions and self.profile == self.Profile.IDENTITY_CENTER:
+            errors["encrypt_assertions"] = (
+                "IAM Identity Center does not accept encrypted assertions (R14)."
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -328,6 +352,12 @@ class PersistentNameID(models.Model):
 
 
 class SigningKey(models.Model):
+    """A key's place in the rollover; the key material lives in IDP_CERTS_DIR.
+
+    next: published in metadata, not yet signing. active: published; the most
+    recently activated active key signs. retired: neither.
+    """
+
     class State(models.TextChoices):
         NEXT = "next"
         ACTIVE = "active"
@@ -338,12 +368,13 @@ class SigningKey(models.Model):
     not_valid_before = models.DateTimeField()
     not_valid_after = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
+    state_changed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["state"], condition=models.Q(state="active"), name="one_active_key"
+                fields=["state"], condition=models.Q(state="next"), name="one_next_key"
             )
         ]
 

@@ -28,6 +28,8 @@ def register_from_metadata(
     sp.metadata_xml = xml.decode("utf-8", errors="replace")
     if described.signing_certificates:
         sp.request_certificate = described.signing_certificates[0]
+    if described.encryption_certificates:
+        sp.encryption_certificate = described.encryption_certificates[0]
     sp.require_signed_requests = described.authn_requests_signed
     if described.want_assertions_signed:
         sp.sign_assertion = True

@@ -39,6 +39,10 @@ IDP_BASE_URL = os.environ.get("IDP_BASE_URL", "http://127.0.0.1:8000").rstrip("/
 IDP_ENTITY_ID = os.environ.get("IDP_ENTITY_ID", "")  # empty: {IDP_BASE_URL}/saml/metadata/
 IDP_CERTS_DIR = Path(os.environ.get("IDP_CERTS_DIR", BASE_DIR / "certs"))
 IDP_KEY_REFRESH_SECONDS = 1.0
+# How long an SP may cache the metadata (an xs:duration); short, since keys rotate.
+IDP_METADATA_CACHE_DURATION = os.environ.get("IDP_METADATA_CACHE_DURATION", "PT1H")
+# Days before expiry at which `manage.py check` warns about the active key.
+IDP_KEY_EXPIRY_WARNING_DAYS = 30
 
 ALLOWED_HOSTS = [
     host

@@ -183,23 +183,21 @@ def _context(sp: ServiceProvider, acs_url: str, in_response_to: str | None, auth
     )
 
 
-def _signed(sp: ServiceProvider, root, *, sign_assertion: bool, sign_response: bool) -> bytes:
+def _encryption(sp: ServiceProvider) -> signing.Encryption | None:
+    if not sp.encrypt_assertions:
+        return None
+    return signing.Encryption(sp.encryption_certificate.strip(), sp.encryption_algorithm)
+
+
+def _signed_response(sp: ServiceProvider, release: Release, context, encrypt: bool = True):
     return signing.sign(
-        root,
-        keys.active_key(),
-        sign_assertion=sign_assertion,
-        sign_response=sign_response,
-        signature_algorithm=sp.signature_algorithm,
-        digest_algorithm=sp.digest_algorithm,
-    )
-
-
-def _signed_response(sp: ServiceProvider, release: Release, context) -> bytes:
-    return _signed(
-        sp,
         responses.build(release, context),
+        keys.active_key(),
         sign_assertion=sp.sign_assertion or sp.is_checked,
         sign_response=sp.sign_response,
+        signature_algorithm=sp.signature_algorithm,
+        digest_algorithm=sp.digest_algorithm,
+        encryption=_encryption(sp) if encrypt else None,
     )
 
 
@@ -314,7 +312,14 @@ def status_response(pending: PendingRequest, status: str, message: str) -> bindi
     sp = _service_provider(pending.sp_entity_id)
     context = _context(sp, pending.acs_url, pending.request_id)
     root = responses.build_status(context, c.STATUS_RESPONDER, status, message)
-    signed = _signed(sp, root, sign_assertion=False, sign_response=True)
+    signed = signing.sign(
+        root,
+        keys.active_key(),
+        sign_assertion=False,
+        sign_response=True,
+        signature_algorithm=sp.signature_algorithm,
+        digest_algorithm=sp.digest_algorithm,
+    )
     _audit(
         SP_INITIATED,
         sp.entity_id,
@@ -385,6 +390,11 @@ class Preview:
     condition_keys: list[tuple[str, str]]
     acs_url: str
     xml: str
+    decrypted_xml: str  # what the SP reads after decryption; the same as xml when not encrypted
+
+
+def _pretty(xml: bytes) -> str:
+    return etree.tostring(etree.fromstring(xml), pretty_print=True).decode()
 
 
 def preview(user, sp: ServiceProvider) -> Preview:
@@ -406,5 +416,10 @@ def preview(user, sp: ServiceProvider) -> Preview:
         findings=findings,
         condition_keys=aws.condition_keys(release, context.issuer, acs.location),
         acs_url=acs.location,
-        xml=etree.tostring(etree.fromstring(signed), pretty_print=True).decode(),
+        xml=_pretty(signed),
+        decrypted_xml=(
+            _pretty(_signed_response(sp, release, context, encrypt=False))
+            if sp.encrypt_assertions
+            else _pretty(signed)
+        ),
     )

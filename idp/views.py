@@ -107,4 +107,8 @@ def portal_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @shows_saml_errors
 def metadata(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(identity.metadata_xml(), content_type="application/samlmetadata+xml")
+    """The IdP metadata; ?signed=1 adds an enveloped signature by the active key."""
+    signed = request.GET.get("signed", "") in ("1", "true")
+    return HttpResponse(
+        identity.metadata_xml(signed=signed), content_type="application/samlmetadata+xml"
+    )

@@ -35,3 +35,8 @@ DIGEST_SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 DIGEST_SHA384 = "http://www.w3.org/2001/04/xmldsig-more#sha384"
 DIGEST_SHA512 = "http://www.w3.org/2001/04/xmlenc#sha512"
 DIGEST_SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
+
+XENC = "http://www.w3.org/2001/04/xmlenc#"
+ENC_AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
+ENC_AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
+KEY_TRANSPORT_RSA_OAEP = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"

@@ -12,7 +12,7 @@ from saml2 import md
 from . import constants as c
 from .bindings import parse_xml
 from .errors import SamlError
-from .signing import cert_base64, pem_from_base64
+from .signing import KeyMaterial, cert_base64, pem_from_base64, sign_element
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class SpMetadata:
     assertion_consumer_services: tuple[Endpoint, ...]
     name_id_formats: tuple[str, ...]
     signing_certificates: tuple[str, ...]
+    encryption_certificates: tuple[str, ...]
     authn_requests_signed: bool
     want_assertions_signed: bool
 
@@ -39,13 +40,20 @@ def idp_metadata(
     signing_certificates: Iterable[str],
     name_id_formats: Iterable[str] = c.NAMEID_FORMATS,
     valid_until: datetime.datetime | None = None,
+    cache_duration: str = "",
+    signer: KeyMaterial | None = None,
 ) -> bytes:
-    """An EntityDescriptor with one IDPSSODescriptor; one KeyDescriptor per certificate."""
+    """An EntityDescriptor with one IDPSSODescriptor; one KeyDescriptor per certificate.
+
+    With a signer, the document carries an enveloped signature of its own.
+    """
     root = etree.Element(
         f"{{{c.MD}}}EntityDescriptor", {"entityID": entity_id}, nsmap={"md": c.MD, "ds": c.DS}
     )
     if valid_until is not None:
         root.set("validUntil", valid_until.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if cache_duration:
+        root.set("cacheDuration", cache_duration)
     idp = etree.SubElement(
         root,
         f"{{{c.MD}}}IDPSSODescriptor",
@@ -62,7 +70,10 @@ def idp_metadata(
         etree.SubElement(
             idp, f"{{{c.MD}}}SingleSignOnService", {"Binding": binding, "Location": sso_url}
         )
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    if signer is not None:
+        root.set("ID", "_" + signer.fingerprint[:40])
+        sign_element(root, signer, position=0)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=signer is None)
 
 
 @dataclass(frozen=True)
@@ -151,17 +162,21 @@ def parse_sp_metadata(xml: bytes) -> SpMetadata:
             f"Indexes {indexes} must be unique within the SP.",
             "Give every md:AssertionConsumerService its own index.",
         )
-    certificates = tuple(
-        _certificate(x509_data.x509_certificate)
-        for key_descriptor in descriptor.key_descriptor
-        if key_descriptor.use in (None, "", "signing") and key_descriptor.key_info is not None
-        for x509_data in key_descriptor.key_info.x509_data
-    )
+
+    def certificates(use: str) -> tuple[str, ...]:
+        return tuple(
+            _certificate(x509_data.x509_certificate)
+            for key_descriptor in descriptor.key_descriptor
+            if key_descriptor.use in (None, "", use) and key_descriptor.key_info is not None
+            for x509_data in key_descriptor.key_info.x509_data
+        )
+
     return SpMetadata(
         entity_id=entity_id,
         assertion_consumer_services=services,
         name_id_formats=tuple(f.text.strip() for f in descriptor.name_id_format if f.text),
-        signing_certificates=certificates,
+        signing_certificates=certificates("signing"),
+        encryption_certificates=certificates("encryption"),
         authn_requests_signed=_true(descriptor.authn_requests_signed),
         want_assertions_signed=_true(descriptor.want_assertions_signed),
     )
@@ -199,7 +214,7 @@ def _endpoint(acs, position: int) -> Endpoint:
 
 def _certificate(element) -> str:
     try:
-        return pem_from_base64(element.text or "")
+        return pem_from_base64(element.text if element is not None and element.text else "")
     except (ValueError, binascii.Error) as error:
         raise SamlError(
             "A certificate in the metadata cannot be read",

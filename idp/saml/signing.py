@@ -116,17 +116,24 @@ def load_key(key_pem: bytes, cert_pem: bytes) -> KeyMaterial:
     )
 
 
-def _sign_element(
-    element: etree._Element, key: KeyMaterial, signature_algorithm: str, digest_algorithm: str
+def sign_element(
+    element: etree._Element,
+    key: KeyMaterial,
+    signature_algorithm: str = c.SIG_RSA_SHA256,
+    digest_algorithm: str = c.DIGEST_SHA256,
+    position: int = 1,
 ) -> None:
-    """Enveloped signature over one element, placed right after its Issuer."""
+    """Enveloped signature over one element, inserted as its child at `position`.
+
+    SAML puts it right after the Issuer (position 1); metadata puts it first.
+    """
     signature = xmlsec.template.create(
         element,
         xmlsec.constants.TransformExclC14N,
         SIGNATURE_TRANSFORMS[signature_algorithm],
         ns="ds",
     )
-    element.insert(1, signature)
+    element.insert(position, signature)
     reference = xmlsec.template.add_reference(
         signature, DIGEST_TRANSFORMS[digest_algorithm], uri="#" + element.get("ID")
     )
@@ -140,6 +147,50 @@ def _sign_element(
     context.sign(signature)
 
 
+ENCRYPTION_TRANSFORMS = {
+    c.ENC_AES256_GCM: xmlsec.constants.TransformAes256Gcm,
+    c.ENC_AES256_CBC: xmlsec.constants.TransformAes256Cbc,
+}
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """Whom to encrypt the assertion to (R14), and with which block cipher."""
+
+    certificate: str
+    algorithm: str = c.ENC_AES256_GCM
+
+
+def encrypt_assertion(response: etree._Element, encryption: Encryption) -> None:
+    """Replace the Assertion with an EncryptedAssertion: a fresh AES-256 key, sent RSA-OAEP."""
+    assertion = response.find(f"{{{c.SAML}}}Assertion")
+    template = xmlsec.template.encrypted_data_create(
+        response,
+        ENCRYPTION_TRANSFORMS[encryption.algorithm],
+        type=xmlsec.constants.TypeEncElement,
+        ns="xenc",
+    )
+    xmlsec.template.encrypted_data_ensure_cipher_value(template)
+    key_info = xmlsec.template.encrypted_data_ensure_key_info(template, ns="ds")
+    encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.constants.TransformRsaOaep)
+    xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
+    manager = xmlsec.KeysManager()
+    manager.add_key(
+        xmlsec.Key.from_memory(
+            encryption.certificate.encode(), xmlsec.constants.KeyDataFormatCertPem
+        )
+    )
+    context = xmlsec.EncryptionContext(manager)
+    context.key = xmlsec.Key.generate(
+        xmlsec.constants.KeyDataAes, 256, xmlsec.constants.KeyDataTypeSession
+    )
+    index = response.index(assertion)
+    encrypted_data = context.encrypt_xml(template, assertion)
+    wrapper = etree.Element(f"{{{c.SAML}}}EncryptedAssertion")
+    wrapper.append(encrypted_data)
+    response.insert(index, wrapper)
+
+
 def sign(
     response: etree._Element,
     key: KeyMaterial,
@@ -148,13 +199,16 @@ def sign(
     sign_response: bool,
     signature_algorithm: str = c.SIG_RSA_SHA256,
     digest_algorithm: str = c.DIGEST_SHA256,
+    encryption: Encryption | None = None,
 ) -> bytes:
-    """Sign the Assertion, then the Response around it, and serialise."""
+    """Sign the Assertion, encrypt it if asked, then sign the Response around it; serialise."""
     assertion = response.find(f"{{{c.SAML}}}Assertion")
     if sign_assertion and assertion is not None:
-        _sign_element(assertion, key, signature_algorithm, digest_algorithm)
+        sign_element(assertion, key, signature_algorithm, digest_algorithm)
+    if encryption is not None and assertion is not None:
+        encrypt_assertion(response, encryption)
     if sign_response:
-        _sign_element(response, key, signature_algorithm, digest_algorithm)
+        sign_element(response, key, signature_algorithm, digest_algorithm)
     return etree.tostring(response, xml_declaration=True, encoding="UTF-8")
 
 

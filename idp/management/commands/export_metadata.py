@@ -11,10 +11,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--output", "-o", help="write to this file instead of standard output")
+        parser.add_argument(
+            "--signed", action="store_true", help="sign the metadata with the active key"
+        )
 
-    def handle(self, *args, output=None, **options):
+    def handle(self, *args, output=None, signed=False, **options):
         try:
-            xml = identity.metadata_xml()
+            xml = identity.metadata_xml(signed=signed)
         except SamlError as error:
             raise CommandError(f"{error.title}. {error.detail} {error.hint}") from error
         if output:

@@ -1,0 +1,17 @@
+"""gunicorn settings for `make run`: one worker per core, each watching the signing keys."""
+
+import multiprocessing
+import os
+
+bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count())
+accesslog = os.environ.get("ACCESS_LOG", "-")
+loglevel = "warning"
+
+
+def post_worker_init(worker):
+    # Each worker parses keys in a background thread, never on the request path,
+    # and sees a rotation within a second.
+    from idp import keys
+
+    keys.start_watcher()

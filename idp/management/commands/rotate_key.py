@@ -1,0 +1,83 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from idp import keys
+from idp.iam import SyncError, cli_commands
+from idp.management.commands._iam_options import add_iam_options, sync
+from idp.models import SigningKey
+
+NEXT_STEPS = {
+    "stage": "The metadata now publishes the next key beside the active one. Push it to IAM, "
+    "then run `rotate_key activate`.",
+    "activate": "The new key signs; the old one stays published. Once every SP has the new "
+    "metadata, run `rotate_key retire`.",
+    "retire": "The old key is no longer published. Push the metadata to IAM once more.",
+}
+
+
+class Command(BaseCommand):
+    help = "Rotate the signing key: status, stage (publish a next key), activate, retire."
+
+    def add_arguments(self, parser):
+        parser.add_argument("step", choices=["status", "stage", "activate", "retire"])
+        parser.add_argument("fingerprint", nargs="?", default="", help="a key (prefix suffices)")
+        parser.add_argument("--days", type=int, default=3650, help="stage: certificate lifetime")
+        parser.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="fail instead of waiting for every worker to see the previous step",
+        )
+        parser.add_argument(
+            "--sync-iam", metavar="NAME", default="", help="then update this IAM SAML provider"
+        )
+        add_iam_options(parser)
+
+    def handle(self, *args, step, fingerprint, days, no_wait, sync_iam, **options):
+        if step == "status":
+            self._status()
+            return
+        key = self._run(step, fingerprint, days, no_wait)
+        self.stdout.write(f"{step}: key {key.fingerprint} is now {key.state}.")
+        self.stdout.write(NEXT_STEPS[step])
+        if sync_iam:
+            try:
+                self.stdout.write(sync(sync_iam, options))
+            except SyncError as error:
+                raise CommandError(str(error)) from error
+        else:
+            self.stdout.write(
+                "To update IAM:\n  python manage.py export_metadata -o fedmock-metadata.xml"
+            )
+            self.stdout.write("  " + cli_commands("fedmock", "fedmock-metadata.xml")[1])
+            self.stdout.write("  (or: python manage.py sync_iam_provider --name fedmock)")
+
+    def _run(self, step: str, fingerprint: str, days: int, no_wait: bool) -> SigningKey:
+        while True:
+            try:
+                if step == "stage":
+                    return keys.stage(valid_days=days)
+                if step == "activate":
+                    return keys.activate(fingerprint)
+                return keys.retire(fingerprint)
+            except keys.KeyLifecycleError as error:
+                if not error.wait_seconds or no_wait:
+                    raise CommandError(str(error)) from error
+                self.stdout.write(f"Waiting {error.wait_seconds:.1f} s for every worker...")
+                time.sleep(error.wait_seconds + 0.05)
+
+    def _status(self) -> None:
+        signer = keys.signing_row()
+        now = timezone.now()
+        for key in SigningKey.objects.order_by("created_at"):
+            role = (
+                "signs"
+                if signer and key.pk == signer.pk
+                else ("published" if key.state != SigningKey.State.RETIRED else "-")
+            )
+            self.stdout.write(
+                f"{key.fingerprint[:16]}  {key.state:8} {role:9} "
+                f"valid until {key.not_valid_after:%Y-%m-%d} "
+                f"({(key.not_valid_after - now).days} days left)"
+            )
