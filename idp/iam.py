@@ -16,7 +16,7 @@ from botocore.exceptions import (
 AWS_ERROR_HINTS = {
     "EntityAlreadyExists": "a SAML provider with this name exists but could not be updated; "
     "check --account-id",
-    "NoSuchEntity": "the SAML provider does not exist; run without --update-only to create it",
+    "NoSuchEntity": "the SAML provider vanished while it was being updated; run the sync again",
     "InvalidInput": "IAM refused the metadata; check it with `manage.py export_metadata`",
     "LimitExceeded": "the account has too many SAML providers, or this provider too many keys; "
     "delete unused ones",

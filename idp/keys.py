@@ -68,14 +68,7 @@ def key_paths(fingerprint: str) -> tuple[Path, Path]:
 
 def store_key(key_pem: bytes, cert_pem: bytes, state: str) -> SigningKey:
     """Write the key pair into the store and record its state."""
-    try:
-        material = signing.load_key(key_pem, cert_pem)
-    except (ValueError, TypeError) as error:
-        raise KeyLifecycleError(f"The key and certificate cannot be used: {error}.") from error
-    if SigningKey.objects.filter(fingerprint=material.fingerprint).exists():
-        raise KeyLifecycleError(
-            f"Key {material.fingerprint} is already in the store; `rotate_key status` shows it."
-        )
+    material = _usable(key_pem, cert_pem)
     certs_dir().mkdir(parents=True, exist_ok=True)
     key_path, cert_path = key_paths(material.fingerprint)
     _write_atomically(key_path, key_pem, 0o600)
@@ -86,6 +79,18 @@ def store_key(key_pem: bytes, cert_pem: bytes, state: str) -> SigningKey:
         not_valid_before=material.not_valid_before,
         not_valid_after=material.not_valid_after,
     )
+
+
+def _usable(key_pem: bytes, cert_pem: bytes) -> signing.KeyMaterial:
+    try:
+        material = signing.load_key(key_pem, cert_pem)
+    except (ValueError, TypeError) as error:
+        raise KeyLifecycleError(f"The key and certificate cannot be used: {error}.") from error
+    if SigningKey.objects.filter(fingerprint=material.fingerprint).exists():
+        raise KeyLifecycleError(
+            f"Key {material.fingerprint} is already in the store; `rotate_key status` shows it."
+        )
+    return material
 
 
 def generate_key(state: str, valid_days: int = 3650) -> SigningKey:
@@ -137,6 +142,7 @@ def stage(valid_days: int = 3650, key_pem: bytes | None = None, cert_pem: bytes 
 
 def import_key(key_pem: bytes, cert_pem: bytes) -> SigningKey:
     """Bring an existing key (say, one IAM already trusts): active if there is none, else next."""
+    _usable(key_pem, cert_pem)
     if signing_row() is None:
         return store_key(key_pem, cert_pem, State.ACTIVE)
     return stage(key_pem=key_pem, cert_pem=cert_pem)
@@ -179,8 +185,7 @@ def activate(fingerprint: str = "", now: datetime.datetime | None = None) -> Sig
         )
     if seconds := wait_needed(key.state_changed_at):
         raise KeyLifecycleError(
-            f"Key {key.fingerprint[:16]} was staged {propagation().seconds - seconds:.1f} s ago; "
-            f"wait {seconds:.1f} s until every worker publishes it, then activate.",
+            f"Key {key.fingerprint[:16]} was staged moments ago; wait {seconds:.1f} s until every worker publishes it, then activate.",
             wait_seconds=seconds,
         )
     return _change_state(key, State.ACTIVE)
@@ -213,13 +218,17 @@ def retire(fingerprint: str = "") -> SigningKey:
                 f"Key {key.fingerprint} is the only active key; retiring it would stop all "
                 "sign-ons. Stage and activate a new key first."
             )
+        raise KeyLifecycleError(
+            f"Key {key.fingerprint} signs. Retire the old key instead, or stage and activate "
+            "a new key first."
+        )
     if (
-        signer is not None
+        key.state == State.ACTIVE
         and key.pk != signer.pk
         and (seconds := wait_needed(signer.state_changed_at))
     ):
         raise KeyLifecycleError(
-            f"Key {signer.fingerprint[:16]} started signing under {propagation().seconds} s ago; "
+            f"Key {signer.fingerprint[:16]} started signing moments ago; "
             f"wait {seconds:.1f} s until every worker signs with it, then retire.",
             wait_seconds=seconds,
         )

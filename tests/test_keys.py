@@ -1,0 +1,375 @@
+"""The signing-key lifecycle: stage, activate, retire; import; expiry; metadata; IAM sync."""
+
+import datetime
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from django.core.checks import run_checks
+from django.core.management import CommandError, call_command
+from lxml import etree
+from moto import mock_aws
+from signxml import XMLVerifier
+
+from idp import iam, identity, keys
+from idp.models import SigningKey
+from idp.saml import constants as c
+from idp.saml import signing
+
+MD = {"md": c.MD, "ds": c.DS}
+
+
+@pytest.fixture(autouse=True)
+def fast_propagation(settings):
+    settings.IDP_KEY_REFRESH_SECONDS = 0.05
+
+
+def settle():
+    import time
+
+    time.sleep(0.11)
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def published() -> list[str]:
+    keys.forget_cached_keys()
+    root = etree.fromstring(identity.metadata_xml())
+    return ["".join(t.split()) for t in root.xpath("//ds:X509Certificate/text()", namespaces=MD)]
+
+
+def certificate_pair(not_before, not_after) -> tuple[bytes, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dated")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_full_rollover(signing_key):
+    first = keys.active_key()
+    assert len(published()) == 1
+
+    staged = keys.stage()
+    assert staged.state == "next"
+    assert len(published()) == 2
+    assert keys.active_key().fingerprint == first.fingerprint  # next does not sign
+
+    with pytest.raises(keys.KeyLifecycleError) as early:
+        keys.activate()
+    assert early.value.wait_seconds > 0
+    settle()
+    keys.activate()
+    keys.forget_cached_keys()
+    assert keys.active_key().fingerprint == staged.fingerprint
+    assert len(published()) == 2  # the old key stays published until retired
+
+    settle()
+    retired = keys.retire()
+    assert retired.fingerprint == first.fingerprint
+    assert published() == [keys.active_key().cert_base64]
+
+
+def test_refusals(signing_key):
+    with pytest.raises(keys.KeyLifecycleError, match="no next key"):
+        keys.activate()
+    with pytest.raises(keys.KeyLifecycleError, match="only active key"):
+        keys.retire()
+    with pytest.raises(keys.KeyLifecycleError, match="only active key"):
+        keys.retire(signing_key.fingerprint)
+    keys.stage()
+    with pytest.raises(keys.KeyLifecycleError, match="already staged"):
+        keys.stage()
+    with pytest.raises(keys.KeyLifecycleError, match="matches no key"):
+        keys.retire("ffffffff")
+
+
+def test_a_staged_key_can_be_withdrawn(signing_key):
+    staged = keys.stage()
+    keys.retire(staged.fingerprint[:12])
+    assert published() == [keys.active_key().cert_base64]
+
+
+def test_activation_refuses_expired_and_future_keys(signing_key):
+    now = datetime.datetime.now(datetime.UTC)
+    expired = keys.stage(
+        key_pem=(
+            pair := certificate_pair(
+                now - datetime.timedelta(days=10), now - datetime.timedelta(days=1)
+            )
+        )[0],
+        cert_pem=pair[1],
+    )
+    settle()
+    with pytest.raises(keys.KeyLifecycleError, match="expired"):
+        keys.activate()
+    keys.retire(expired.fingerprint)
+    keys.stage(
+        *(),
+        **dict(
+            zip(
+                ("key_pem", "cert_pem"),
+                certificate_pair(
+                    now + datetime.timedelta(days=1), now + datetime.timedelta(days=30)
+                ),
+                strict=True,
+            )
+        ),
+    )
+    settle()
+    with pytest.raises(keys.KeyLifecycleError, match="not valid before"):
+        keys.activate()
+
+
+def test_import_key(db, key_pems, tmp_path):
+    (tmp_path / "k.pem").write_bytes(key_pems[0])
+    (tmp_path / "c.pem").write_bytes(key_pems[1])
+    assert "as active" in run(
+        "import_key", "--key", str(tmp_path / "k.pem"), "--cert", str(tmp_path / "c.pem")
+    )
+    other_key, other_cert = signing.generate_self_signed("other")
+    (tmp_path / "k2.pem").write_bytes(other_key)
+    (tmp_path / "c2.pem").write_bytes(other_cert)
+    output = run(
+        "import_key", "--key", str(tmp_path / "k2.pem"), "--cert", str(tmp_path / "c2.pem")
+    )
+    assert "as next" in output and "rotate_key activate" in output
+    with pytest.raises(CommandError, match="already in the store"):
+        run("import_key", "--key", str(tmp_path / "k.pem"), "--cert", str(tmp_path / "c.pem"))
+    with pytest.raises(CommandError, match="does not belong"):
+        run("import_key", "--key", str(tmp_path / "k.pem"), "--cert", str(tmp_path / "c2.pem"))
+    with pytest.raises(CommandError, match="Cannot read"):
+        run("import_key", "--key", "/no/such.pem", "--cert", str(tmp_path / "c.pem"))
+
+
+def test_rotate_key_command_walks_the_rollover(signing_key):
+    output = run("rotate_key", "stage")
+    assert "is now next" in output
+    assert "aws iam update-saml-provider --saml-provider-arn" in output
+    output = run("rotate_key", "activate")  # waits for propagation by itself
+    assert "is now active" in output and "rotate_key retire" in output
+    output = run("rotate_key", "retire")
+    assert "is now retired" in output
+    status = run("rotate_key", "status")
+    assert status.count("retired") == 1 and "signs" in status
+    with pytest.raises(CommandError, match="no next key"):
+        run("rotate_key", "activate")
+
+
+def test_rotate_key_no_wait_reports_the_wait(signing_key):
+    run("rotate_key", "stage")
+    with pytest.raises(CommandError, match="wait"):
+        run("rotate_key", "activate", "--no-wait")
+
+
+@pytest.mark.parametrize(
+    ("days", "check_id"), [(400, None), (20, "fedmock.W002"), (-1, "fedmock.E001")]
+)
+def test_expiry_check(db, days, check_id):
+    now = datetime.datetime.now(datetime.UTC)
+    not_after = now + datetime.timedelta(days=days)
+    keys.store_key(*certificate_pair(not_after - datetime.timedelta(days=500), not_after), "active")
+    ids = [message.id for message in run_checks(tags=["fedmock"])]
+    assert ids == ([check_id] if check_id else [])
+
+
+def test_missing_key_is_a_warning(db):
+    assert [m.id for m in run_checks(tags=["fedmock"])] == ["fedmock.W001"]
+
+
+def test_admin_shows_days_left_and_drives_the_rollover(client, demo):
+    client.login(username="admin", password="admin")
+    page = client.get("/admin/idp/signingkey/").content.decode()
+    assert "days left" in page.lower() and "Stage a new key" in page
+    client.post("/admin/idp/signingkey/stage/")
+    staged = SigningKey.objects.get(state="next")
+    settle()
+    client.post(
+        "/admin/idp/signingkey/",
+        {"action": "activate_key", "_selected_action": [staged.pk]},
+    )
+    staged.refresh_from_db()
+    assert staged.state == "active"
+    old = SigningKey.objects.exclude(pk=staged.pk).get()
+    response = client.post(
+        "/admin/idp/signingkey/",
+        {"action": "retire_key", "_selected_action": [staged.pk]},
+        follow=True,
+    )
+    assert f"Key {staged.fingerprint} signs" in response.content.decode()
+    settle()
+    client.post("/admin/idp/signingkey/", {"action": "retire_key", "_selected_action": [old.pk]})
+    old.refresh_from_db()
+    assert old.state == "retired"
+
+
+def test_metadata_validity_and_signature(signing_key):
+    root = etree.fromstring(identity.metadata_xml())
+    assert root.get("cacheDuration") == "PT1H"
+    assert root.get("validUntil") == signing_key.not_valid_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    signed = identity.metadata_xml(signed=True)
+    verified = XMLVerifier().verify(signed, x509_cert=keys.active_key().cert_pem, id_attribute="ID")
+    assert verified.signed_xml.get("entityID") == root.get("entityID")
+    assert etree.fromstring(signed)[0].tag == f"{{{c.DS}}}Signature"
+
+
+def test_signed_metadata_over_http(client, signing_key):
+    assert b"<ds:Signature" in client.get("/saml/metadata/?signed=1").content
+    assert b"<ds:Signature" not in client.get("/saml/metadata/").content
+
+
+# --- IAM sync --------------------------------------------------------------------
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@mock_aws
+def test_sync_creates_then_updates_the_provider(signing_key, aws_credentials):
+    output = run("sync_iam_provider", "--name", "fedmock")
+    assert output.startswith("Created IAM SAML provider arn:aws:iam::123456789012:saml-provider/")
+    keys.stage()
+    output = run("sync_iam_provider", "--name", "fedmock", "--account-id", "123456789012")
+    assert output.startswith("Updated IAM SAML provider")
+    document = boto3.client("iam").get_saml_provider(
+        SAMLProviderArn="arn:aws:iam::123456789012:saml-provider/fedmock"
+    )["SAMLMetadataDocument"]
+    root = etree.fromstring(document.encode())
+    assert len(root.xpath("//ds:X509Certificate", namespaces=MD)) == 2  # both during rollover
+
+
+@mock_aws
+def test_rotate_key_syncs_iam_after_each_step(signing_key, aws_credentials):
+    run("sync_iam_provider", "--name", "corp")
+    assert "Updated IAM SAML provider" in run("rotate_key", "stage", "--sync-iam", "corp")
+    document = boto3.client("iam").get_saml_provider(
+        SAMLProviderArn="arn:aws:iam::123456789012:saml-provider/corp"
+    )["SAMLMetadataDocument"]
+    assert document.count("X509Certificate>") == 4  # two certificates, open and close tags
+
+
+def test_dry_run_prints_the_cli_commands(signing_key, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    output = run("sync_iam_provider", "--name", "fedmock", "--dry-run")
+    assert "aws iam create-saml-provider --name fedmock --saml-metadata-document file://" in output
+    assert "aws iam update-saml-provider --saml-provider-arn arn:aws:iam::<ACCOUNT_ID>" in output
+    assert b"IDPSSODescriptor" in (tmp_path / "fedmock-metadata.xml").read_bytes()
+
+
+def stubbed_iam(monkeypatch, *errors: tuple[str, str]):
+    """An IAM client whose calls fail with the given AWS error codes, in order."""
+    client = boto3.client(
+        "iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stubber = Stubber(client)
+    for method, code in errors:
+        stubber.add_client_error(method, service_error_code=code, service_message=f"{code} here")
+    stubber.activate()
+    monkeypatch.setattr(boto3.Session, "client", lambda self, name, **kw: client)
+    return stubber
+
+
+@pytest.mark.parametrize(
+    ("errors", "message"),
+    [
+        (
+            [
+                ("get_saml_provider", "NoSuchEntity"),
+                ("create_saml_provider", "EntityAlreadyExists"),
+            ],
+            "AWS refused (EntityAlreadyExists)",
+        ),
+        (
+            [("get_saml_provider", "NoSuchEntity"), ("create_saml_provider", "InvalidInput")],
+            "AWS refused (InvalidInput)",
+        ),
+        (
+            [("get_saml_provider", "NoSuchEntity"), ("create_saml_provider", "LimitExceeded")],
+            "AWS refused (LimitExceeded)",
+        ),
+        ([("get_saml_provider", "AccessDenied")], "AWS refused (AccessDenied)"),
+    ],
+)
+def test_aws_errors_become_one_line(signing_key, monkeypatch, errors, message):
+    stubbed_iam(monkeypatch, *errors)
+    with pytest.raises(CommandError) as error:
+        run("sync_iam_provider", "--name", "fedmock", "--account-id", "111122223333")
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+
+
+def test_update_of_a_vanished_provider_is_one_line(signing_key, monkeypatch):
+    stubber = stubbed_iam(monkeypatch)
+    stubber.add_response("get_saml_provider", {"SAMLMetadataDocument": "x" * 1000})
+    stubber.add_client_error("update_saml_provider", service_error_code="NoSuchEntity")
+    with pytest.raises(CommandError, match=r"AWS refused \(NoSuchEntity\)"):
+        run("sync_iam_provider", "--name", "fedmock", "--account-id", "111122223333")
+
+
+def test_missing_credentials_exit_1_with_one_line(tmp_path, key_pems):
+    """As an operator sees it: a separate process, no credentials, no traceback."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "IDP_CERTS_DIR": str(tmp_path / "certs"),
+        "SECRET_KEY": "test",
+    }
+    root = Path(__file__).parent.parent
+    manage = [sys.executable, str(root / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=root)
+    subprocess.run(
+        [*manage, "ensure_signing_key"], env=env, check=True, cwd=root, capture_output=True
+    )
+    result = subprocess.run(
+        [*manage, "sync_iam_provider", "--name", "fedmock"],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("CommandError: No AWS credentials")
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_commands_name_the_provider():
+    create, update = iam.cli_commands("corp", "md.xml", "111122223333")
+    assert (
+        create == "aws iam create-saml-provider --name corp --saml-metadata-document file://md.xml"
+    )
+    assert "arn:aws:iam::111122223333:saml-provider/corp" in update
