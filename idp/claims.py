@@ -49,7 +49,7 @@ class DirectoryEntry:
         if reference == "groups":
             return list(self.groups)
         if reference.startswith("attr."):
-            return list(self.attributes.get(reference.removeprefix("attr."), []))
+            return [v for v in self.attributes.get(reference.removeprefix("attr."), []) if v]
         value = self.fields.get(reference, "")
         return [value] if value else []
 

@@ -185,7 +185,8 @@ def activate(fingerprint: str = "", now: datetime.datetime | None = None) -> Sig
         )
     if seconds := wait_needed(key.state_changed_at):
         raise KeyLifecycleError(
-            f"Key {key.fingerprint[:16]} was staged moments ago; wait {seconds:.1f} s until every worker publishes it, then activate.",
+            f"Key {key.fingerprint[:16]} was staged moments ago; wait {seconds:.1f} s until "
+            "every worker publishes it, then activate.",
             wait_seconds=seconds,
         )
     return _change_state(key, State.ACTIVE)

@@ -17,6 +17,13 @@ from . import rule_syntax
 from .saml import aws
 from .saml import constants as c
 
+
+def printable(value: str) -> None:
+    """XML cannot carry control characters, and no SAML name needs a line break."""
+    if not value.isprintable():
+        raise ValidationError("Remove the control characters or line breaks.")
+
+
 IAM_PROVIDER_NAME = RegexValidator(
     r"^[A-Za-z0-9._-]{1,128}$", "1 to 128 characters from letters, digits and . _ - (R15)."
 )
@@ -82,8 +89,8 @@ class ServiceProvider(models.Model):
         PERSISTENT = "persistent", "opaque ID, stable per user and SP"
         TRANSIENT = "transient", "opaque ID, new at every sign-on"
 
-    name = models.CharField(max_length=200)
-    entity_id = models.CharField("entity ID", max_length=1024, unique=True)
+    name = models.CharField(max_length=200, validators=[printable])
+    entity_id = models.CharField("entity ID", max_length=1024, unique=True, validators=[printable])
     enabled = models.BooleanField(default=True)
     profile = models.CharField(
         max_length=16,
@@ -126,7 +133,7 @@ class ServiceProvider(models.Model):
         help_text="NotOnOrAfter = issue time + this. AWS redeems within 5 minutes (R12).",
     )
     allow_idp_initiated = models.BooleanField("IdP-initiated sign-on allowed", default=True)
-    default_relay_state = models.CharField(max_length=1024, blank=True)
+    default_relay_state = models.CharField(max_length=1024, blank=True, validators=[printable])
     request_certificate = models.TextField(
         "AuthnRequest signing certificate (PEM)",
         blank=True,
@@ -251,6 +258,7 @@ class ClaimRule(models.Model):
     value = models.CharField(
         max_length=1024,
         blank=True,
+        validators=[printable],
         help_text="The literal, or the template: {email}, {attr.department}, {provider} "
         "(the SP's IAM provider name) and, for group rules, the pattern's named groups.",
     )
@@ -264,11 +272,11 @@ class ClaimRule(models.Model):
         max_length=256, blank=True, help_text=f"For pass-through: {DIRECTORY_REFERENCE_HELP}."
     )
 
-    attribute_name = models.CharField(max_length=512)
+    attribute_name = models.CharField(max_length=512, validators=[printable])
     name_format = models.CharField(
         max_length=128, choices=NAME_FORMAT_CHOICES, default=c.ATTRNAME_URI
     )
-    friendly_name = models.CharField(max_length=128, blank=True)
+    friendly_name = models.CharField(max_length=128, blank=True, validators=[printable])
 
     class Meta:
         ordering = ["order", "id"]

@@ -19,7 +19,10 @@ MAX_VALUES_PER_TEMPLATE = 100
 def compile_pattern(pattern: str) -> re.Pattern:
     """Compile a rule regex written in any of the three dialects; raises re.error."""
     python = _DOTNET_GROUP.sub(r"(?P<\1>", _OKTA_GROUP.sub(r"(?P<\1>", pattern))
-    return re.compile(python)
+    try:
+        return re.compile(python)
+    except (OverflowError, RecursionError) as error:  # a{4294967296}, or nesting too deep
+        raise re.error(f"too large to compile ({error})") from error
 
 
 def placeholders(template: str) -> list[str]:
@@ -29,12 +32,12 @@ def placeholders(template: str) -> list[str]:
 def render(template: str, values: Mapping[str, Sequence[str]]) -> list[str]:
     """Every filling of the template; a multi-valued placeholder gives one value per value.
 
-    A placeholder with no value makes the template give nothing, as an ADFS
-    rule issues no claim when its input claim is missing. KeyError names an
-    unknown placeholder.
+    A placeholder with no values makes the template give nothing, as an ADFS
+    rule issues no claim when its input claim is missing; an empty value (an
+    empty capture, say) fills in as empty text. KeyError names an unknown placeholder.
     """
     names = list(dict.fromkeys(placeholders(template)))
-    choices = [[v for v in values[name] if v] for name in names]
+    choices = [values[name] for name in names]
     results = []
     for combination in itertools.islice(itertools.product(*choices), MAX_VALUES_PER_TEMPLATE):
         filling = dict(zip(names, combination, strict=True))

@@ -232,6 +232,17 @@ def _refuse(error: SamlError, flow: str, sp_entity_id: str, username: str, reque
     return error
 
 
+def _findings(sp: ServiceProvider, release: Release, acs_url: str) -> list[aws.Finding]:
+    """What the AWS checker says of this release going to this ACS with these settings."""
+    if not sp.is_checked:
+        return []
+    return (
+        aws.check_release(release, sp.profile)
+        + aws.check_endpoints(acs_url, [[sp.entity_id]], sp.profile, sp.encrypt_assertions)
+        + aws.check_algorithms(sp.signature_algorithm, {sp.digest_algorithm})
+    )
+
+
 class RejectedByChecks(SamlError):
     """The AWS checker found errors and the SP's policy is to block: nothing is sent."""
 
@@ -253,7 +264,7 @@ def _check_for_aws(
     """The checker's findings; raises if the SP's policy is to block on errors."""
     if not sp.is_checked:
         return []
-    if sp.is_aws and not aws.role_pairs(release):
+    if sp.is_aws and not release.values(aws.ROLE):
         raise SamlError(
             "No AWS role for you",
             f"The claim rules of {sp} give {username} no Role: none of the user's directory "
@@ -264,9 +275,7 @@ def _check_for_aws(
             "claim rule for your groups.",
             status=403,
         )
-    findings = aws.check_release(release, sp.profile) + aws.check_endpoints(
-        acs_url, sp.entity_id, sp.profile
-    )
+    findings = _findings(sp, release, acs_url)
     errors = [f for f in findings if f.severity == "error"]
     if errors and sp.check_policy == ServiceProvider.CheckPolicy.BLOCK:
         raise RejectedByChecks(sp, errors)
@@ -404,12 +413,9 @@ def preview(user, sp: ServiceProvider) -> Preview:
     release = Release(claims.name_id_for(user, sp), evaluation.attributes)
     context = _context(sp, acs.location, None)
     signed = _signed_response(sp, release, context)
-    findings = []
-    if sp.is_checked:
-        findings = aws.check_release(release, sp.profile) + aws.check_endpoints(
-            acs.location, sp.entity_id, sp.profile
-        )
-        findings += _size_findings(sp, bindings.post_form(acs.location, signed))
+    findings = _findings(sp, release, acs.location) + _size_findings(
+        sp, bindings.post_form(acs.location, signed)
+    )
     return Preview(
         release=release,
         evaluation=evaluation,

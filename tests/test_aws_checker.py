@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from django.core.management import call_command
 from lxml import etree
 
@@ -462,3 +463,187 @@ def test_pysaml2_response_xml_is_parseable(pysaml2_idp):
     server, _ = pysaml2_idp
     root = etree.fromstring(base64.b64decode(pysaml2_response(server, "alice")))
     assert root.tag == f"{{{c.SAMLP}}}Response"
+
+
+# --- found in review: wrong verdicts and crashes --------------------------------
+
+MORE_BAD_RELEASES = [
+    ("role with a trailing newline", release(Role=(ROLE + "\n",)), "R1"),
+    ("role with a newline before the comma", release(Role=(ROLE.replace(",", "\n,"),)), "R1"),
+    (
+        "account in Arabic-Indic digits",
+        release(Role=(ROLE.replace("111122223333", "١١١١٢٢٢٢٣٣٣٣"),)),
+        "R1",
+    ),
+    ("made-up partition", release(Role=(ROLE.replace("arn:aws:", "arn:awsfoo:"),)), "R1"),
+    (
+        "mixed partitions",
+        release(Role=(ROLE.replace("arn:aws:iam", "arn:aws-us-gov:iam", 1),)),
+        "R1",
+    ),
+    ("session name with a trailing newline", release(RoleSessionName=("alice\n",)), "R2"),
+    ("tag value with a tab", release(**{"PrincipalTag:team": ("a\tb",)}), "R5"),
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "rule"),
+    [case[1:] for case in MORE_BAD_RELEASES],
+    ids=[case[0] for case in MORE_BAD_RELEASES],
+)
+def test_more_bad_releases(bad, rule):
+    assert rule in {f.rule for f in aws.check_release(bad) if f.severity == "error"}
+
+
+def test_tags_in_any_script_are_fine():
+    assert aws.check_release(release(**{"PrincipalTag:Abteilung_ä": ("Ingeniería",)})) == []
+
+
+def test_govcloud_role_pair_is_fine():
+    gov = (
+        "arn:aws-us-gov:iam::111122223333:role/Dev,arn:aws-us-gov:iam::111122223333:saml-provider/x"
+    )
+    assert aws.check_release(release(Role=(gov,))) == []
+
+
+def test_one_attribute_in_two_elements_is_judged_as_one():
+    split = Release(
+        release().name_id,
+        (*attributes(), Attribute(P + "RoleSessionName", ("bob",))),
+    )
+    assert "R2" in {f.rule for f in aws.check_release(split) if f.severity == "error"}
+
+
+def add_restriction(audience: str):
+    def mutate(root):
+        conditions = root.find("saml:Assertion/saml:Conditions", NS)
+        restriction = etree.SubElement(conditions, f"{{{c.SAML}}}AudienceRestriction")
+        etree.SubElement(restriction, f"{{{c.SAML}}}Audience").text = audience
+
+    return mutate
+
+
+def prepend_audience(audience: str):
+    def mutate(root):
+        restriction = root.find(".//saml:AudienceRestriction", NS)
+        element = etree.Element(f"{{{c.SAML}}}Audience")
+        element.text = audience
+        restriction.insert(0, element)
+
+    return mutate
+
+
+def test_every_audience_restriction_must_be_met(key):
+    findings = findings_of(response(key, mutate=add_restriction("https://other.example")), key)
+    assert "R10" in {f.rule for f in findings}
+
+
+def test_any_audience_in_a_restriction_suffices(key):
+    assert findings_of(response(key, mutate=prepend_audience("https://other.example")), key) == []
+
+
+def test_govcloud_acs_needs_the_govcloud_audience(key):
+    data = response(key, acs="https://signin.amazonaws-us-gov.com/saml")
+    assert "R10" in {f.rule for f in findings_of(data, key)}
+    good = response(
+        key,
+        acs="https://signin.amazonaws-us-gov.com/saml",
+        audience="urn:amazon:webservices:govcloud",
+    )
+    assert findings_of(good, key) == []
+
+
+def test_encrypted_assertion_is_still_judged_from_outside(key):
+    _, sp_cert = signing.generate_self_signed("sp")
+    encryption = signing.Encryption(sp_cert.decode())
+    plain = findings_of(response(key, encryption=encryption), key)
+    assert {f.rule for f in plain} == {"R14"}
+    assert any(f.severity == "error" for f in plain)  # /saml cannot decrypt
+    to_uuid_acs = (
+        "https://us-east-1.signin.aws.amazon.com/saml/acs/"
+        + "0" * 8
+        + "-0000-0000-0000-"
+        + "0" * 12
+    )
+    fine = findings_of(response(key, acs=to_uuid_acs, encryption=encryption), key)
+    assert [f.severity for f in fine] == ["warning"]
+    evil = findings_of(response(key, acs="https://evil.example/", encryption=encryption), key)
+    assert "R9" in {f.rule for f in evil}
+
+
+def test_utf8_bom_xml_is_read_as_xml(key):
+    xml = codecs_bom() + base64.b64decode(response(key))
+    assert findings_of(xml, key) == []
+
+
+def codecs_bom() -> bytes:
+    import codecs
+
+    return codecs.BOM_UTF8
+
+
+def ed25519_certificate() -> str:
+    from cryptography.hazmat.primitives import hashes as _hashes  # noqa: F401
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.x509.oid import NameOID
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - datetime.timedelta(days=1))
+        .not_valid_after(NOW + datetime.timedelta(days=1))
+        .sign(key, None)
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_odd_signatures_are_findings_not_crashes(key):
+    def drop_signature_method(root):
+        for method in root.iterfind(".//ds:SignatureMethod", NS):
+            method.getparent().remove(method)
+
+    xml = etree.fromstring(base64.b64decode(response(key)))
+    drop_signature_method(xml)
+    findings = findings_of(base64.b64encode(etree.tostring(xml)), key)
+    assert "R11" in {f.rule for f in findings}
+
+    ed = ed25519_certificate()
+    assert "R11" in {f.rule for f in aws.check_response(response(key), now=NOW, certificates=[ed])}
+
+    xml = etree.fromstring(base64.b64decode(response(key)))
+    xml.find("saml:Assertion", NS).set("ID", xml.get("ID"))
+    same_ids = base64.b64encode(etree.tostring(xml))
+    assert "SAML" in {f.rule for f in findings_of(same_ids, key)}
+
+    def no_assertion_id(root):
+        del root.find("saml:Assertion", NS).attrib["ID"]
+
+    data = response(key, mutate=no_assertion_id, sign_assertion=False)
+    xml = etree.fromstring(base64.b64decode(data))
+    assert findings_of(base64.b64encode(etree.tostring(xml)), key)
+
+
+def test_ed25519_certificate_in_key_info(key):
+    xml = etree.fromstring(base64.b64decode(response(key)))
+    body = "".join(ed25519_certificate().splitlines()[1:-1])
+    for element in xml.iterfind(".//ds:X509Certificate", NS):
+        element.text = body
+    findings = aws.check_response(base64.b64encode(etree.tostring(xml)), now=NOW)
+    assert any("not RSA" in f.message for f in findings)
+
+
+def test_metadata_without_a_signing_certificate_is_refused(key):
+    from idp.saml.errors import SamlError
+
+    metadata = (
+        f'<md:EntityDescriptor xmlns:md="{c.MD}" entityID="x">'
+        "<md:IDPSSODescriptor/></md:EntityDescriptor>"
+    )
+    with pytest.raises(SamlError, match="no signing certificate"):
+        aws.check_response_with_metadata(response(key), metadata.encode())

@@ -400,3 +400,46 @@ def test_warn_policy_sends_and_records_the_findings(client, aws_sp):
     assert "SAMLResponse" in response.content.decode()
     event = AuditEvent.objects.get()
     assert event.outcome == "sent" and "R3 error" in event.detail
+
+
+# --- found in review ------------------------------------------------------------
+
+
+def test_an_empty_capture_fills_in_as_empty_text(app):
+    rule(
+        app,
+        source="group_regex",
+        group_pattern=r"^AWS-(?P<account>\d{12})-(?P<path>(?:\w+/)*)(?P<role>\w+)$",
+        value="role/{path}{role}",
+    )
+    assert "role/Admin" in values(app, alice())
+
+
+def test_a_pattern_too_large_to_compile_is_refused(app):
+    candidate = ClaimRule(
+        service_provider=app,
+        attribute_name="out",
+        source="group_regex",
+        group_pattern="a{4294967296}",
+        value="x",
+    )
+    with pytest.raises(ValidationError, match="too large"):
+        candidate.full_clean()
+
+
+def test_control_characters_in_names_are_refused(app):
+    candidate = ClaimRule(
+        service_provider=app, attribute_name="bad\x0bname", source="literal", value="x"
+    )
+    with pytest.raises(ValidationError, match="control characters"):
+        candidate.full_clean()
+
+
+def test_malformed_roles_are_reported_as_r1_not_as_no_role(client, aws_sp):
+    aws_sp.rules.filter(attribute_name=aws.ROLE).update(
+        value="arn:aws:iam::{account}:role/{role}, arn:aws:iam::{account}:saml-provider/{provider}"
+    )
+    client.login(username="alice", password="alice")
+    body = client.get("/saml/init/", {"sp": aws.AUDIENCE}).content.decode()
+    assert "No AWS role for you" not in body
+    assert "R1 error" in body and "white space" in body

@@ -17,6 +17,12 @@ attribute_name_validator = RegexValidator(
 )
 
 
+def xml_text(value: str) -> None:
+    """Directory values end up in SAML assertions, and XML cannot carry control characters."""
+    if not value.isprintable():
+        raise ValidationError("Remove the control characters or line breaks.")
+
+
 class User(AbstractUser):
     def attribute_values(self) -> dict[str, list[str]]:
         values: dict[str, list[str]] = {}
@@ -30,7 +36,7 @@ class UserAttribute(models.Model):
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="attributes")
     name = models.CharField(max_length=128, validators=[attribute_name_validator])
-    value = models.CharField(max_length=1024, blank=True)
+    value = models.CharField(max_length=1024, blank=True, validators=[xml_text])
 
     class Meta:
         ordering = ["name", "id"]
@@ -45,7 +51,7 @@ class UserAttribute(models.Model):
 class Group(models.Model):
     """A directory group. Members of a group are members of every group it belongs to."""
 
-    name = models.CharField(max_length=256, unique=True)
+    name = models.CharField(max_length=256, unique=True, validators=[xml_text])
     description = models.TextField(blank=True)
     members = models.ManyToManyField(User, blank=True, related_name="directory_groups")
     member_of = models.ManyToManyField(

@@ -8,13 +8,16 @@ then names the fix. The checks go further than moto, which verifies nothing.
 
 import base64
 import binascii
+import codecs
 import datetime
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
 from . import constants as c
@@ -54,19 +57,34 @@ ACCEPTED_NAMEID_FORMATS = {
 }
 SAML2_NAMEID_PREFIX = "urn:oasis:names:tc:SAML:2.0:nameid-format:"
 
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
-_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):saml-provider/[A-Za-z0-9._-]{1,128}$")
-_SESSION_NAME = re.compile(r"^[A-Za-z0-9_+=,.@-]{2,64}$")
-_TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$", re.ASCII)
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_AWS_ACS = re.compile(
-    r"^https://([a-z0-9-]+\.)?signin\.aws\.amazon\.com/saml$"
-    r"|^https://[a-z0-9-]+\.signin\.aws\.amazon\.com/saml/acs/[0-9a-fA-F-]{36}$"
-    r"|^https://signin\.amazonaws-us-gov\.com/saml$"
-    r"|^https://signin\.amazonaws\.cn/saml$"
+# Whole-string, ASCII-only patterns: $ would also match before a final newline,
+# and \d or \w would accept other scripts' digits and letters, which AWS does not.
+_PARTITION = r"(?P<partition>aws|aws-cn|aws-us-gov)"
+_ROLE_ARN = re.compile(_PARTITION + r":iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}", re.ASCII)
+_PROVIDER_ARN = re.compile(
+    _PARTITION + r":iam::[0-9]{12}:saml-provider/[A-Za-z0-9._-]{1,128}", re.ASCII
 )
-_IC_ACS = re.compile(r"^https://[a-z0-9-]+\.signin\.aws\.amazon\.com/platform/saml/acs/[\w-]+$")
-_IC_AUDIENCE = re.compile(r"^https://[a-z0-9-]+\.signin\.aws\.amazon\.com/platform/saml/[\w-]+$")
+_SESSION_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{2,64}")
+_TAG_PUNCTUATION = set("_.:/=+-@")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# R9: each AWS sign-in ACS, the audience it expects (R10), and whether it is the
+# per-provider form that encrypted assertions must use (R14).
+_AWS_ACS_FORMS = [
+    (re.compile(r"https://([a-z0-9-]+\.)?signin\.aws\.amazon\.com/saml"), AUDIENCE, False),
+    (
+        re.compile(r"https://[a-z0-9-]+\.signin\.aws\.amazon\.com/saml/acs/[0-9a-fA-F-]{36}"),
+        AUDIENCE,
+        True,
+    ),
+    (re.compile(r"https://signin\.amazonaws-us-gov\.com/saml"), AUDIENCES[1], False),
+    (re.compile(r"https://signin\.amazonaws\.cn/saml"), AUDIENCES[2], False),
+]
+_IC_ACS = re.compile(
+    r"https://[a-z0-9-]+\.signin\.aws\.amazon\.com/platform/saml/acs/[\w-]+", re.ASCII
+)
+_IC_AUDIENCE = re.compile(
+    r"https://[a-z0-9-]+\.signin\.aws\.amazon\.com/platform/saml/[\w-]+", re.ASCII
+)
 
 MAX_TAGS = 50
 MAX_ENCODED_RESPONSE = 100_000
@@ -113,6 +131,10 @@ class RolePair:
         return self.provider_arn.split(":saml-provider/", 1)[1]
 
 
+def _arn(pattern: re.Pattern, text: str) -> bool:
+    return bool(text.startswith("arn:") and pattern.fullmatch(text[4:]))
+
+
 def provider_arn(account: str, provider_name: str) -> str:
     return f"arn:aws:iam::{account}:saml-provider/{provider_name}"
 
@@ -123,11 +145,13 @@ def parse_role(value: str) -> RolePair | None:
     if len(parts) != 2:
         return None
     first, second = parts
-    if _ROLE_ARN.match(first) and _PROVIDER_ARN.match(second):
-        return RolePair(first, second)
-    if _PROVIDER_ARN.match(first) and _ROLE_ARN.match(second):
-        return RolePair(second, first)
-    return None
+    if _arn(_ROLE_ARN, first) and _arn(_PROVIDER_ARN, second):
+        pair = RolePair(first, second)
+    elif _arn(_PROVIDER_ARN, first) and _arn(_ROLE_ARN, second):
+        pair = RolePair(second, first)
+    else:
+        return None
+    return pair if pair.role_arn.split(":")[1] == pair.provider_arn.split(":")[1] else None
 
 
 def parse_roles(values: Iterable[str]) -> list[RolePair]:
@@ -150,18 +174,20 @@ def only_role(release: Release, role_arn: str) -> Release | None:
 def _role_problem(value: str) -> str:
     if ";" in value:
         return "holds ';': send each role as its own AttributeValue instead"
-    if " " in value or "\t" in value:
-        return "has white space: join the two ARNs with a bare comma"
+    if any(character.isspace() for character in value):
+        return "has white space or a line break: join the two ARNs with a bare comma"
     parts = value.split(",")
     if len(parts) != 2:
         return (
             f"has {len(parts)} comma-separated parts; it needs exactly a role ARN and a "
             "provider ARN"
         )
-    if not any(_PROVIDER_ARN.match(part) for part in parts):
+    if not any(_arn(_PROVIDER_ARN, part) for part in parts):
         return "lacks a SAML-provider ARN (arn:aws:iam::<account>:saml-provider/<name>)"
-    if not any(_ROLE_ARN.match(part) for part in parts):
+    if not any(_arn(_ROLE_ARN, part) for part in parts):
         return "lacks a valid role ARN (arn:aws:iam::<account>:role/<name>)"
+    if parse_role(value) is None:
+        return "mixes partitions (aws, aws-cn, aws-us-gov) between the role and the provider"
     return ""
 
 
@@ -190,10 +216,15 @@ def _check_role_values(values: Sequence[str]) -> list[Finding]:
 # --- One attribute at a time (used when a rule is saved, too) ---------------
 
 
+def _tag_character(character: str) -> bool:
+    """STS allows [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@] in tags: any script, but no tabs or newlines."""
+    return unicodedata.category(character)[0] in "LZN" or character in _TAG_PUNCTUATION
+
+
 def _tag_problem(text: str, what: str, limit: int, minimum: int) -> str:
     if not minimum <= len(text) <= limit:
         return f"{what} {text!r} is {len(text)} characters; it must be {minimum} to {limit}"
-    if not _TAG_TEXT.match(text):
+    if not all(_tag_character(character) for character in text):
         return f"{what} {text!r} has characters outside letters, digits, spaces and _.:/=+-@"
     if text.lower().startswith("aws:"):
         return f"{what} {text!r} starts with 'aws:', which AWS reserves"
@@ -231,7 +262,7 @@ def check_attribute(name: str, values: Sequence[str]) -> list[Finding]:
                 error("R2", f"RoleSessionName has {len(values)} values; send exactly one.")
             )
         for value in values:
-            if not _SESSION_NAME.match(value):
+            if not _SESSION_NAME.fullmatch(value):
                 findings.append(
                     error(
                         "R2",
@@ -255,7 +286,7 @@ def check_attribute(name: str, values: Sequence[str]) -> list[Finding]:
         if len(values) > 1:
             findings.append(error("R4", f"SourceIdentity has {len(values)} values; send one."))
         for value in values:
-            if not _SESSION_NAME.match(value) or value.lower().startswith("aws:"):
+            if not _SESSION_NAME.fullmatch(value) or value.lower().startswith("aws:"):
                 findings.append(
                     error(
                         "R4",
@@ -294,7 +325,7 @@ def profile_for_audience(audience: str) -> str:
 
 def check_name_id(name_id: NameID, profile: str) -> list[Finding]:
     if profile == PROFILE_IDENTITY_CENTER:
-        if name_id.format != c.NAMEID_EMAIL or not _EMAIL.match(name_id.value):
+        if name_id.format != c.NAMEID_EMAIL or not _EMAIL.fullmatch(name_id.value):
             return [
                 error(
                     "R19",
@@ -317,11 +348,11 @@ def check_name_id(name_id: NameID, profile: str) -> list[Finding]:
     return []
 
 
-def _check_tags(release: Release) -> list[Finding]:
+def _check_tags(attributes: dict[str, list[str]]) -> list[Finding]:
     keys = [
-        a.name.removeprefix(PRINCIPAL_TAG_PREFIX)
-        for a in release.attributes
-        if a.name.startswith(PRINCIPAL_TAG_PREFIX)
+        name.removeprefix(PRINCIPAL_TAG_PREFIX)
+        for name in attributes
+        if name.startswith(PRINCIPAL_TAG_PREFIX)
     ]
     findings = []
     if len(keys) > MAX_TAGS:
@@ -339,7 +370,7 @@ def _check_tags(release: Release) -> list[Finding]:
                 )
             )
     tagged = {key.lower() for key in keys}
-    for transitive in release.values(TRANSITIVE_TAG_KEYS):
+    for transitive in attributes.get(TRANSITIVE_TAG_KEYS, []):
         if transitive.lower() not in tagged:
             findings.append(
                 error(
@@ -363,10 +394,14 @@ def check_release(release: Release, profile: str = PROFILE_AWS) -> list[Finding]
                 "with several AttributeValues.",
             )
         )
+    # AWS reads an attribute sent as several elements as one, so judge the values together.
+    merged: dict[str, list[str]] = {}
     for attribute in release.attributes:
-        findings += check_attribute(attribute.name, attribute.values)
+        merged.setdefault(attribute.name, []).extend(attribute.values)
+    for name, values in merged.items():
+        findings += check_attribute(name, values)
     if profile == PROFILE_AWS:
-        if not release.values(ROLE):
+        if not merged.get(ROLE):
             findings.append(
                 error(
                     "R1",
@@ -374,7 +409,7 @@ def check_release(release: Release, profile: str = PROFILE_AWS) -> list[Finding]
                     f"response'. Add a claim rule that emits {ROLE} as 'role ARN,provider ARN'.",
                 )
             )
-        if not release.values(ROLE_SESSION_NAME):
+        if not merged.get(ROLE_SESSION_NAME):
             findings.append(
                 error(
                     "R2",
@@ -382,32 +417,40 @@ def check_release(release: Release, profile: str = PROFILE_AWS) -> list[Finding]
                     f"Add a claim rule that emits one {ROLE_SESSION_NAME} value, e.g. the e-mail.",
                 )
             )
-        findings += _check_tags(release)
+        findings += _check_tags(merged)
     return findings
 
 
-def check_endpoints(recipient: str, audience: str, profile: str) -> list[Finding]:
-    """Where the response goes and whom it is for (R9, R10, R18)."""
+def _aws_acs(recipient: str) -> tuple[str, bool] | None:
+    """For an AWS sign-in ACS: the audience it expects, and whether it is the encrypted form."""
+    for pattern, audience, encrypted in _AWS_ACS_FORMS:
+        if pattern.fullmatch(recipient):
+            return audience, encrypted
+    return None
+
+
+def check_endpoints(
+    recipient: str,
+    audiences: Sequence[Sequence[str]] | None,
+    profile: str,
+    encrypted: bool = False,
+) -> list[Finding]:
+    """Where the response goes and whom it is for (R9, R10, R14, R18).
+
+    `audiences` holds one list per AudienceRestriction: every restriction must be
+    met, and any audience in a restriction meets it. None: not known (encrypted).
+    """
     findings = []
-    if profile == PROFILE_AWS:
-        if recipient and not _AWS_ACS.match(recipient):
+    if profile == PROFILE_IDENTITY_CENTER:
+        if encrypted:
             findings.append(
                 error(
-                    "R9",
-                    f"Recipient {recipient} is not an AWS sign-in endpoint. Use "
-                    f"{SIGNIN_ACS} or https://<region>.signin.aws.amazon.com/saml.",
+                    "R14",
+                    "IAM Identity Center does not accept encrypted "
+                    "assertions. Turn encryption off for this SP.",
                 )
             )
-        if audience not in AUDIENCES:
-            findings.append(
-                error(
-                    "R10",
-                    f"'Response does not contain the required audience': the Audience is "
-                    f"{audience!r}. Use {AUDIENCE} (GovCloud: {AUDIENCES[1]}).",
-                )
-            )
-    elif profile == PROFILE_IDENTITY_CENTER:
-        if recipient and not _IC_ACS.match(recipient):
+        if recipient and not _IC_ACS.fullmatch(recipient):
             findings.append(
                 error(
                     "R18",
@@ -416,14 +459,50 @@ def check_endpoints(recipient: str, audience: str, profile: str) -> list[Finding
                     "Re-import the SP metadata Identity Center offers for download.",
                 )
             )
-        if not _IC_AUDIENCE.match(audience):
+        if audiences is not None and not (
+            audiences
+            and all(
+                any(_IC_AUDIENCE.fullmatch(a) for a in restriction) for restriction in audiences
+            )
+        ):
             findings.append(
                 error(
                     "R18",
-                    f"Audience {audience!r} is not Identity Center's issuer URL "
+                    f"Audience {audiences!r} is not Identity Center's issuer URL "
                     "(https://<region>.signin.aws.amazon.com/platform/saml/<directory-id>).",
                 )
             )
+        return findings
+    form = _aws_acs(recipient) if recipient else None
+    if recipient and form is None:
+        findings.append(
+            error(
+                "R9",
+                f"Recipient {recipient} is not an AWS sign-in endpoint. Use "
+                f"{SIGNIN_ACS} or https://<region>.signin.aws.amazon.com/saml.",
+            )
+        )
+    if form is not None and encrypted and not form[1]:
+        findings.append(
+            error(
+                "R14",
+                f"An encrypted assertion sent to {recipient}: AWS decrypts only at "
+                "https://<region>.signin.aws.amazon.com/saml/acs/<SAMLProviderUUID>, the ACS "
+                "of a provider whose AssertionEncryptionMode is Required or Allowed.",
+            )
+        )
+    expected = [form[0]] if form else list(AUDIENCES)
+    if audiences is not None and not (
+        audiences and all(any(a in expected for a in restriction) for restriction in audiences)
+    ):
+        findings.append(
+            error(
+                "R10",
+                "'Response does not contain the required audience': the audience is "
+                f"{audiences!r}. Use {expected[0]}"
+                + (f" for {recipient}." if form else f" (GovCloud: {AUDIENCES[1]})."),
+            )
+        )
     return findings
 
 
@@ -468,10 +547,13 @@ def condition_keys(release: Release, issuer: str, recipient: str) -> list[tuple[
 NS = {"samlp": c.SAMLP, "saml": c.SAML, "ds": c.DS}
 
 
+_BYTE_ORDER_MARKS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
 def decode_response(data: bytes) -> tuple[bytes, int]:
-    """The XML of a response given as XML or as base64, and its base64 length (R13)."""
+    """The XML of a response given as XML (any BOM) or as base64, and its base64 length (R13)."""
     text = data.strip()
-    if text.startswith(b"<"):
+    if text.startswith(b"<") or text.startswith(_BYTE_ORDER_MARKS):
         return text, len(base64.b64encode(text))
     compact = b"".join(text.split())
     try:
@@ -605,46 +687,72 @@ def _check_confirmation(root, assertion) -> tuple[list[Finding], str]:
     return findings, recipient
 
 
-def _signature_findings(
-    element: etree._Element, label: str, certificates: Sequence[str]
-) -> list[Finding]:
-    signature = element.find("ds:Signature", NS)
-    if signature is None:
-        return []
+def check_algorithms(method: str, digests: set[str], label: str = "assertion") -> list[Finding]:
+    """R11: AWS documents RSA-SHA256 with SHA-256 digests; others are a gamble."""
     findings = []
-    info = signature.find("ds:SignedInfo", NS)
-    method = info.find("ds:SignatureMethod", NS).get("Algorithm") if info is not None else ""
-    digests = {d.get("Algorithm") for d in signature.iterfind(".//ds:DigestMethod", NS)}
-    canonical = (
-        info.find("ds:CanonicalizationMethod", NS).get("Algorithm") if info is not None else ""
-    )
     if method != c.SIG_RSA_SHA256:
         findings.append(
             warning(
                 "R11",
-                f"The {label} is signed with {method}; AWS documents "
-                f"{c.SIG_RSA_SHA256}. Switch the SP's signature algorithm.",
+                f"The {label} is signed with {method or 'no SignatureMethod'}; AWS documents "
+                f"{c.SIG_RSA_SHA256}. Switch the signature algorithm.",
             )
         )
     if digests != {c.DIGEST_SHA256}:
         findings.append(
             warning("R11", f"The {label} signature digests with {sorted(digests)}; use SHA-256.")
         )
+    return findings
+
+
+def _algorithm(signature: etree._Element, path: str) -> str:
+    element = signature.find(path, NS)
+    return element.get("Algorithm", "") if element is not None else ""
+
+
+def _key_problem(body: str) -> str:
+    """Why the KeyInfo certificate cannot sign for AWS, or ''."""
+    try:
+        public_key = x509.load_pem_x509_certificate(pem_from_base64(body).encode()).public_key()
+    except (ValueError, binascii.Error):
+        return "The signature's KeyInfo certificate cannot be read"
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        return "The signing key is not RSA; AWS needs RSA of at least 2048 bits"
+    if public_key.key_size < 2048:
+        return f"The signing key has {public_key.key_size} bits; AWS needs at least 2048"
+    return ""
+
+
+def _signature_findings(
+    element: etree._Element, label: str, certificates: Sequence[str]
+) -> list[Finding]:
+    signature = element.find("ds:Signature", NS)
+    if signature is None:
+        return []
+    digests = {d.get("Algorithm") or "" for d in signature.iterfind(".//ds:DigestMethod", NS)}
+    findings = check_algorithms(
+        _algorithm(signature, "ds:SignedInfo/ds:SignatureMethod"), digests, label
+    )
+    canonical = _algorithm(signature, "ds:SignedInfo/ds:CanonicalizationMethod")
     if canonical != EXC_C14N:
         findings.append(
             warning(
                 "R11",
-                f"The {label} signature canonicalizes with {canonical}; "
+                f"The {label} signature canonicalizes with {canonical or 'nothing'}; "
                 "use exclusive canonicalization.",
             )
         )
     reference = signature.find("ds:SignedInfo/ds:Reference", NS)
-    if reference is None or reference.get("URI") != "#" + element.get("ID", ""):
+    if (
+        not element.get("ID")
+        or reference is None
+        or reference.get("URI") != "#" + element.get("ID")
+    ):
         findings.append(
             error(
                 "R11",
                 f"The {label} signature does not reference the {label} "
-                "itself (a wrapped or detached signature). Sign the element.",
+                "itself (a wrapped or detached signature). Sign the element by its ID.",
             )
         )
         return findings
@@ -656,21 +764,8 @@ def _signature_findings(
                 f"The {label} signature's KeyInfo carries no X509 certificate; AWS needs it there.",
             )
         )
-    else:
-        try:
-            key_size = (
-                x509.load_pem_x509_certificate(pem_from_base64(body).encode()).public_key().key_size
-            )
-        except ValueError:
-            key_size = 0
-        if key_size < 2048:
-            findings.append(
-                error(
-                    "R11",
-                    f"The signing key has {key_size or 'an unreadable'} "
-                    "bits; AWS needs at least 2048.",
-                )
-            )
+    elif problem := _key_problem(body):
+        findings.append(error("R11", f"{problem}."))
     if certificates and not any(signature_valid(element, cert) for cert in certificates):
         findings.append(
             error(
@@ -681,6 +776,20 @@ def _signature_findings(
             )
         )
     return findings
+
+
+def _check_status(root: etree._Element) -> list[Finding]:
+    if root.tag != f"{{{c.SAMLP}}}Response":
+        return [error("SAML", f"The root element is {root.tag}, not samlp:Response.")]
+    status = root.find("samlp:Status/samlp:StatusCode", NS)
+    if status is None or status.get("Value") != c.STATUS_SUCCESS:
+        codes = [e.get("Value") for e in root.iterfind(".//samlp:StatusCode", NS)]
+        message = root.findtext("samlp:Status/samlp:StatusMessage", namespaces=NS) or ""
+        return [error("SAML", f"The IdP answered status {codes} {message}".strip())]
+    ids = [e.get("ID") for e in root.iter() if isinstance(e.tag, str) and e.get("ID")]
+    if len(ids) != len(set(ids)):
+        return [error("SAML", "Two elements share one ID, which makes signatures ambiguous.")]
+    return []
 
 
 def check_response(
@@ -713,35 +822,31 @@ def check_response(
         root = parse_xml(xml, "The SAMLResponse")
     except SamlError as problem:
         return findings + [error("SAML", f"{problem.title}: {problem.detail}")]
-    if root.tag != f"{{{c.SAMLP}}}Response":
-        return findings + [error("SAML", f"The root element is {root.tag}, not samlp:Response.")]
-    status = root.find("samlp:Status/samlp:StatusCode", NS)
-    if status is None or status.get("Value") != c.STATUS_SUCCESS:
-        codes = [e.get("Value") for e in root.iterfind(".//samlp:StatusCode", NS)]
-        message = root.findtext("samlp:Status/samlp:StatusMessage", namespaces=NS) or ""
-        return findings + [error("SAML", f"The IdP answered status {codes} {message}".strip())]
+    if problems := _check_status(root):
+        return findings + problems
+    findings += _signature_findings(root, "Response", certificates)
+    encrypted = root.findall("saml:EncryptedAssertion", NS)
     assertions = root.findall("saml:Assertion", NS)
-    if root.find("saml:EncryptedAssertion", NS) is not None:
-        return findings + [
-            warning(
-                "R14",
-                "The assertion is encrypted; only the SP's private "
-                "key can read it, so nothing inside was checked.",
-            )
-        ]
-    if len(assertions) != 1:
+    if len(assertions) + len(encrypted) != 1:
         return findings + [
             error(
-                "SAML", f"The Response holds {len(assertions)} assertions; AWS reads exactly one."
+                "SAML",
+                f"The Response holds {len(assertions) + len(encrypted)} assertions; AWS reads "
+                "exactly one.",
             )
         ]
+    if encrypted:
+        return findings + _check_encrypted_response(root, issuer, now)
     assertion = assertions[0]
-    audience = assertion.findtext(".//saml:AudienceRestriction/saml:Audience", namespaces=NS) or ""
-    profile = profile_for_audience(audience.strip())
+    audiences = [
+        [(a.text or "").strip() for a in restriction.iterfind("saml:Audience", NS)]
+        for restriction in assertion.iterfind("saml:Conditions/saml:AudienceRestriction", NS)
+    ]
+    profile = profile_for_audience(next((a for r in audiences for a in r), ""))
     findings += check_release(read_release(assertion), profile)
     confirmation_findings, recipient = _check_confirmation(root, assertion)
     findings += confirmation_findings
-    findings += check_endpoints(recipient, audience.strip(), profile)
+    findings += check_endpoints(recipient, audiences, profile)
     findings += _check_issuer(root, assertion, issuer)
     if assertion.find("ds:Signature", NS) is None:
         findings.append(
@@ -752,8 +857,36 @@ def check_response(
             )
         )
     findings += _signature_findings(assertion, "Assertion", certificates)
-    findings += _signature_findings(root, "Response", certificates)
     findings += _check_times(root, assertion, now)
+    return findings
+
+
+def _check_encrypted_response(root, issuer: str | None, now) -> list[Finding]:
+    """What can be judged without the SP's private key: where it goes, who sent it, when."""
+    destination = root.get("Destination", "")
+    profile = PROFILE_IDENTITY_CENTER if _IC_ACS.fullmatch(destination) else PROFILE_AWS
+    findings = check_endpoints(destination, None, profile, encrypted=True)
+    expected = issuer and (root.findtext("saml:Issuer", namespaces=NS) or "").strip()
+    if issuer and expected != issuer:
+        findings.append(
+            error("R8", f"Issuer {expected or '(none)'} is not the metadata's entityID {issuer}.")
+        )
+    issued = _parse_instant(root.get("IssueInstant"))
+    if issued is not None and now - issued > REDEEM_WITHIN:
+        findings.append(
+            error(
+                "R12",
+                "'Token must be redeemed within 5 minutes of issuance': the Response "
+                f"was issued at {root.get('IssueInstant')}.",
+            )
+        )
+    findings.append(
+        warning(
+            "R14",
+            "The assertion is encrypted: only the SP's private key can read it, so the "
+            "attributes, subject and assertion signature were not checked.",
+        )
+    )
     return findings
 
 
@@ -795,6 +928,13 @@ def check_response_with_metadata(
     if metadata is None:
         return check_response(response, now=now)
     described = parse_idp_metadata(metadata)
+    if not described.signing_certificates:
+        raise SamlError(
+            "The metadata has no signing certificate",
+            "Nothing could verify the response's signature against it, and IAM would "
+            "refuse it too.",
+            "Pass the IdP metadata with its signing KeyDescriptor.",
+        )
     return check_response(
         response,
         now=now,

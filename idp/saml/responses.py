@@ -84,6 +84,18 @@ def _response_root(context: ResponseContext, status: str, sub_status: str, messa
 
 def build(release: Release, context: ResponseContext) -> etree._Element:
     """A successful Response holding one unsigned Assertion about the release."""
+    try:
+        return _build(release, context)
+    except ValueError as error:  # lxml refuses control characters in names and values
+        raise SamlError(
+            "A value cannot go into XML",
+            f"Building the response failed: {error}.",
+            "Remove control characters from the SP's settings and claim rules in the admin.",
+            status=409,
+        ) from error
+
+
+def _build(release: Release, context: ResponseContext) -> etree._Element:
     response = _response_root(context, c.STATUS_SUCCESS, "", "")
     not_on_or_after = timestamp(context.now + context.lifetime)
 

@@ -239,15 +239,15 @@ def verify_enveloped(element: etree._Element, cert_pem: str) -> None:
 def signature_valid(element: etree._Element, cert_pem: str) -> bool:
     """Whether the enveloped ds:Signature child of `element` verifies with this certificate."""
     signature = element.find(f"{{{c.DS}}}Signature")
-    if signature is None:
+    if signature is None or not element.get("ID"):
         return False
-    key = xmlsec.Key.from_memory(cert_pem.encode(), xmlsec.constants.KeyDataFormatCertPem)
-    context = xmlsec.SignatureContext()
-    context.key = key
-    context.register_id(element, "ID")
     try:
+        key = xmlsec.Key.from_memory(cert_pem.encode(), xmlsec.constants.KeyDataFormatCertPem)
+        context = xmlsec.SignatureContext()
+        context.key = key
+        context.register_id(element, "ID")
         context.verify(signature)
-    except xmlsec.Error:
+    except xmlsec.Error:  # a bad key, a duplicated ID or a wrong signature all mean "no"
         return False
     return True
 

@@ -8,5 +8,5 @@ def create_aws_preset(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("idp", "0001_initial")]
+    dependencies = [("idp", "0002_initial")]
     operations = [migrations.RunPython(create_aws_preset, migrations.RunPython.noop)]
