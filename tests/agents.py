@@ -31,6 +31,7 @@ class ServiceProvider:
         entity_id: str = "https://sp.example.test/metadata",
         acs: str = "https://sp.example.test/acs",
         sign_requests: bool = False,
+        encryption: bool = False,
     ):
         workdir.mkdir(parents=True, exist_ok=True)
         key_pem, cert_pem = signing.generate_self_signed("pysaml2 test SP")
@@ -38,9 +39,22 @@ class ServiceProvider:
         (workdir / "sp.crt").write_bytes(cert_pem)
         self.entity_id = entity_id
         self.acs = acs
+        self.key_pem = key_pem
         self.config = SPConfig()
         self.config.load(
             {
+                **(
+                    {
+                        "encryption_keypairs": [
+                            {
+                                "key_file": str(workdir / "sp.key"),
+                                "cert_file": str(workdir / "sp.crt"),
+                            }
+                        ]
+                    }
+                    if encryption
+                    else {}
+                ),
                 "entityid": entity_id,
                 "key_file": str(workdir / "sp.key"),
                 "cert_file": str(workdir / "sp.crt"),

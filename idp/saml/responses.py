@@ -14,7 +14,11 @@ from .release import Release
 DEFAULT_LIFETIME = datetime.timedelta(minutes=5)
 CLOCK_SKEW = datetime.timedelta(seconds=30)
 
-_NSMAP = {"samlp": c.SAMLP, "saml": c.SAML, "xs": c.XS, "xsi": c.XSI}
+# The Response declares samlp only; the Issuer and the Assertion declare what they
+# use, so an Assertion that is encrypted (or cut out by an SP) still stands alone.
+_RESPONSE_NSMAP = {"samlp": c.SAMLP}
+_ISSUER_NSMAP = {"saml": c.SAML}
+_ASSERTION_NSMAP = {"saml": c.SAML, "xs": c.XS, "xsi": c.XSI}
 _XSI_TYPE = f"{{{c.XSI}}}type"
 
 
@@ -68,11 +72,11 @@ def _response_root(context: ResponseContext, status: str, sub_status: str, messa
             "IssueInstant": timestamp(context.now),
             "Destination": context.destination,
         },
-        nsmap=_NSMAP,
+        nsmap=_RESPONSE_NSMAP,
     )
     if context.in_response_to:
         response.set("InResponseTo", context.in_response_to)
-    _element(response, c.SAML, "Issuer").text = context.issuer
+    etree.SubElement(response, f"{{{c.SAML}}}Issuer", nsmap=_ISSUER_NSMAP).text = context.issuer
     status_element = _element(response, c.SAMLP, "Status")
     code = _element(status_element, c.SAMLP, "StatusCode", Value=status)
     if sub_status:
@@ -99,13 +103,11 @@ def _build(release: Release, context: ResponseContext) -> etree._Element:
     response = _response_root(context, c.STATUS_SUCCESS, "", "")
     not_on_or_after = timestamp(context.now + context.lifetime)
 
-    assertion = _element(
+    assertion = etree.SubElement(
         response,
-        c.SAML,
-        "Assertion",
-        ID=context.assertion_id,
-        Version="2.0",
-        IssueInstant=timestamp(context.now),
+        f"{{{c.SAML}}}Assertion",
+        {"ID": context.assertion_id, "Version": "2.0", "IssueInstant": timestamp(context.now)},
+        nsmap=_ASSERTION_NSMAP,
     )
     _element(assertion, c.SAML, "Issuer").text = context.issuer
 
