@@ -19,7 +19,8 @@ CLOCK_SKEW = datetime.timedelta(seconds=30)
 _RESPONSE_NSMAP = {"samlp": c.SAMLP}
 _ISSUER_NSMAP = {"saml": c.SAML}
 _ASSERTION_NSMAP = {"saml": c.SAML, "xs": c.XS, "xsi": c.XSI}
-_XSI_TYPE = f"{{{c.XSI}}}type"
+_STRING_VALUE = {f"{{{c.XSI}}}type": "xs:string"}
+_ATTRIBUTE_VALUE = f"{{{c.SAML}}}AttributeValue"
 
 
 def new_id() -> str:
@@ -51,13 +52,13 @@ def _element(parent: etree._Element, namespace: str, tag: str, **attributes: str
     return etree.SubElement(parent, f"{{{namespace}}}{tag}", attributes)
 
 
-def _text(element: etree._Element, text: str, what: str) -> None:
+def _text(element: etree._Element, text: str, what: str, name: str = "") -> None:
     try:
         element.text = text
     except ValueError as error:
         raise SamlError(
             "A value cannot go into XML",
-            f"{what} {text!r} holds control characters, which XML cannot carry.",
+            f"{what}{name} {text!r} holds control characters, which XML cannot carry.",
             "Fix the user's data in the directory admin.",
             status=409,
         ) from error
@@ -101,12 +102,13 @@ def build(release: Release, context: ResponseContext) -> etree._Element:
 
 def _build(release: Release, context: ResponseContext) -> etree._Element:
     response = _response_root(context, c.STATUS_SUCCESS, "", "")
+    issued = response.get("IssueInstant")
     not_on_or_after = timestamp(context.now + context.lifetime)
 
     assertion = etree.SubElement(
         response,
         f"{{{c.SAML}}}Assertion",
-        {"ID": context.assertion_id, "Version": "2.0", "IssueInstant": timestamp(context.now)},
+        {"ID": context.assertion_id, "Version": "2.0", "IssueInstant": issued},
         nsmap=_ASSERTION_NSMAP,
     )
     _element(assertion, c.SAML, "Issuer").text = context.issuer
@@ -141,7 +143,7 @@ def _build(release: Release, context: ResponseContext) -> etree._Element:
         assertion,
         c.SAML,
         "AuthnStatement",
-        AuthnInstant=timestamp(context.authn_instant or context.now),
+        AuthnInstant=timestamp(context.authn_instant) if context.authn_instant else issued,
     )
     if context.session_index:
         authn.set("SessionIndex", context.session_index)
@@ -161,9 +163,8 @@ def _build(release: Release, context: ResponseContext) -> etree._Element:
             if attribute.friendly_name:
                 element.set("FriendlyName", attribute.friendly_name)
             for value in attribute.values:
-                value_element = _element(element, c.SAML, "AttributeValue")
-                value_element.set(_XSI_TYPE, "xs:string")
-                _text(value_element, value, f"A value of {attribute.name}")
+                value_element = etree.SubElement(element, _ATTRIBUTE_VALUE, _STRING_VALUE)
+                _text(value_element, value, "A value of ", attribute.name)
     return response
 
 
