@@ -10,8 +10,8 @@ loglevel = "warning"
 
 
 def post_worker_init(worker):
-    # Each worker parses keys in a background thread, never on the request path,
-    # and sees a rotation within a second.
-    from idp import keys
+    # Each worker parses keys and refills its caches in a background thread, never
+    # on the request path, and sees a rotation or a change within a second.
+    from idp import watcher
 
-    keys.start_watcher()
+    watcher.start()

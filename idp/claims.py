@@ -11,12 +11,10 @@ import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from django.db.models import Q
-
 from users.models import User, group_names_for
 
-from . import rule_syntax
-from .models import ClaimRule, PersistentNameID, ServiceProvider
+from . import config, rule_syntax
+from .models import ClaimRule, ServiceProvider
 from .saml import constants as c
 from .saml.errors import SamlError
 from .saml.release import Attribute, NameID, Release
@@ -41,7 +39,7 @@ class DirectoryEntry:
         return cls(
             fields={name: getattr(user, name) or "" for name in USER_FIELDS},
             attributes=user.attribute_values(),
-            groups=group_names_for(user),
+            groups=group_names_for(user, config.group_graph()),
         )
 
     def lookup(self, reference: str) -> list[str]:
@@ -145,15 +143,6 @@ def rule_values(rule: ClaimRule, entry: DirectoryEntry, sp: ServiceProvider) -> 
     return values
 
 
-def rules_for(sp: ServiceProvider) -> list[ClaimRule]:
-    """The enabled global rules and the SP's own, in order: one query."""
-    return list(
-        ClaimRule.objects.filter(Q(service_provider=sp) | Q(service_provider__isnull=True))
-        .filter(enabled=True)
-        .order_by("order", "id")
-    )
-
-
 def evaluate(rules: list[ClaimRule], entry: DirectoryEntry, sp: ServiceProvider) -> Evaluation:
     """Values for one attribute name accumulate across rules, de-duplicated, in order."""
     collected: dict[str, tuple[ClaimRule, dict[str, None]]] = {}
@@ -208,12 +197,11 @@ def name_id_for(user: User, sp: ServiceProvider, requested_format: str = "") -> 
         return NameID(user.email, name_format)
     if source == ServiceProvider.NameIDSource.TRANSIENT:
         return NameID("_" + secrets.token_hex(16), name_format)
-    persistent, _ = PersistentNameID.objects.get_or_create(user=user, service_provider=sp)
-    return NameID(persistent.value, name_format, sp_name_qualifier=sp.entity_id)
+    return NameID(config.persistent_name_id(user, sp), name_format, sp_name_qualifier=sp.entity_id)
 
 
 def evaluate_for(user: User, sp: ServiceProvider) -> Evaluation:
-    return evaluate(rules_for(sp), DirectoryEntry.of(user), sp)
+    return evaluate(config.rules_for(sp), DirectoryEntry.of(user), sp)
 
 
 def release(user: User, sp: ServiceProvider, requested_format: str = "") -> Release:

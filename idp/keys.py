@@ -2,16 +2,15 @@
 
 Key material lives in files named by fingerprint; each key's state lives in
 the database. A process parses each key once. Under gunicorn a watcher thread
-per worker re-reads the states every half second and parses new keys off the
-request path; without it (tests, runserver) the request path re-reads the
-states at most once per IDP_KEY_REFRESH_SECONDS.
+per worker (watcher.py) re-reads the states every half second and parses new
+keys off the request path; without it (tests, runserver) the request path
+re-reads the states at most once per IDP_KEY_REFRESH_SECONDS.
 
 A rollover step waits until every worker can have seen the previous one
 (`PROPAGATION`), so no worker signs with a key another worker does not publish.
 """
 
 import datetime
-import logging
 import os
 import threading
 import time
@@ -19,14 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from .models import SigningKey
 from .saml import signing
 from .saml.errors import SamlError
 
-logger = logging.getLogger("fedmock.keys")
 State = SigningKey.State
 
 
@@ -309,25 +307,12 @@ _cache = _KeyCache()
 forget_cached_keys = _cache.clear
 
 
-def start_watcher(interval: float | None = None) -> threading.Thread:
-    """Refresh this process's keys in the background (gunicorn's post_worker_init calls it)."""
-    interval = interval or settings.IDP_KEY_REFRESH_SECONDS / 2
+refresh_keys = _cache.refresh
 
-    def watch() -> None:
-        while True:
-            try:
-                _cache.refresh()
-            except Exception:  # a bad key file must not kill the thread; requests report it
-                logger.exception("refreshing signing keys failed")
-            finally:
-                close_old_connections()
-            time.sleep(interval)
 
-    _cache.refresh()
+def watched() -> None:
+    """A watcher thread refreshes this process's keys; the request path need not."""
     _cache.watched = True
-    thread = threading.Thread(target=watch, name="fedmock-key-watcher", daemon=True)
-    thread.start()
-    return thread
 
 
 def active_key() -> signing.KeyMaterial:

@@ -412,3 +412,16 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username} → {self.sp_entity_id}"
+
+
+class ConfigGeneration(models.Model):
+    """One counter, bumped by every change to SPs, rules and groups (see config.py)."""
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"configuration generation {self.value}"
+
+    @classmethod
+    def current(cls) -> int:
+        return cls.objects.filter(pk=1).values_list("value", flat=True).first() or 0

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from . import claims
+from . import claims, config
 from .models import ServiceProvider
 from .saml import aws
 from .saml.errors import SamlError
@@ -52,7 +52,7 @@ def tiles(user) -> list[tuple[ServiceProvider, list[Tile]]]:
             result.append((sp, [Tile(sp.name, sp.entity_id, _init_url(sp))]))
             continue
         try:
-            attributes = claims.evaluate(claims.rules_for(sp), entry, sp).attributes
+            attributes = claims.evaluate(config.rules_for(sp), entry, sp).attributes
         except SamlError as error:
             result.append((sp, [Tile(sp.name, "misconfigured", problem=error.detail)]))
             continue

@@ -119,6 +119,8 @@ LOGOUT_REDIRECT_URL = "/"
 # Demo passwords equal the user names; no validators, since this is a test IdP.
 AUTH_PASSWORD_VALIDATORS: list[dict] = []
 
+# Sessions live in a signed cookie: no session query or write on the sign-on path.
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_NAME = "fedmock_session"
 SESSION_COOKIE_SAMESITE = "Lax"
 

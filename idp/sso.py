@@ -16,7 +16,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing as django_signing
 from lxml import etree
 
-from . import claims, identity, keys
+from . import claims, config, identity, keys
 from .models import AuditEvent, ServiceProvider
 from .saml import aws, bindings, requests, responses, signing
 from .saml import constants as c
@@ -79,11 +79,7 @@ class Authentication:
 
 def _service_provider(entity_id: str) -> ServiceProvider:
     printable = entity_id.isprintable() and len(entity_id) <= 1024
-    sp = (
-        ServiceProvider.objects.prefetch_related("endpoints").filter(entity_id=entity_id).first()
-        if printable
-        else None
-    )
+    sp = config.service_provider(entity_id) if printable else None
     if sp is None:
         raise SamlError(
             "Unknown service provider",
