@@ -7,6 +7,7 @@ bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count())
 accesslog = os.environ.get("ACCESS_LOG", "-")
 loglevel = "warning"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 
 
 def post_worker_init(worker):

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from users.models import User, group_names_for
+from users.models import DIRECTORY_FIELDS, DirectoryEntry, User
 
 from . import config, rule_syntax
 from .models import ClaimRule, ServiceProvider
@@ -19,37 +19,9 @@ from .saml import constants as c
 from .saml.errors import SamlError
 from .saml.release import Attribute, NameID, Release
 
-USER_FIELDS = ("username", "email", "first_name", "last_name")
-
 
 class NameIDUnavailable(SamlError):
     """The NameID asked for cannot be produced for this user; SAML calls it InvalidNameIDPolicy."""
-
-
-@dataclass(frozen=True)
-class DirectoryEntry:
-    """What rules may read about one user: fields, attributes, transitive groups."""
-
-    fields: dict[str, str]
-    attributes: dict[str, list[str]]
-    groups: list[str]
-
-    @classmethod
-    def of(cls, user: User) -> "DirectoryEntry":
-        return cls(
-            fields={name: getattr(user, name) or "" for name in USER_FIELDS},
-            attributes=user.attribute_values(),
-            groups=group_names_for(user, config.group_graph()),
-        )
-
-    def lookup(self, reference: str) -> list[str]:
-        """Values of username, email, first_name, last_name, groups or attr.<name>."""
-        if reference == "groups":
-            return list(self.groups)
-        if reference.startswith("attr."):
-            return [v for v in self.attributes.get(reference.removeprefix("attr."), []) if v]
-        value = self.fields.get(reference, "")
-        return [value] if value else []
 
 
 class _TemplateValues(Mapping):
@@ -63,7 +35,7 @@ class _TemplateValues(Mapping):
             return [self.captures[name] or ""]
         if name == "provider":
             return [self.sp.iam_provider_name]
-        if name in USER_FIELDS or name == "groups" or name.startswith("attr."):
+        if name in DIRECTORY_FIELDS or name == "groups" or name.startswith("attr."):
             return self.entry.lookup(name)
         raise KeyError(name)
 
@@ -119,7 +91,7 @@ def _render(rule: ClaimRule, sp: ServiceProvider, values: Mapping) -> list[str]:
 
 def condition_holds(rule: ClaimRule, entry: DirectoryEntry, sp: ServiceProvider) -> bool:
     if rule.condition == ClaimRule.Condition.MEMBER_OF:
-        holds = rule.condition_subject in entry.groups
+        holds = rule.condition_subject in entry.group_set
     elif rule.condition == ClaimRule.Condition.ATTRIBUTE_MATCHES:
         pattern = _pattern(rule, sp, rule.condition_pattern)
         holds = any(pattern.search(value) for value in entry.lookup(rule.condition_subject))
@@ -201,7 +173,7 @@ def name_id_for(user: User, sp: ServiceProvider, requested_format: str = "") -> 
 
 
 def evaluate_for(user: User, sp: ServiceProvider) -> Evaluation:
-    return evaluate(config.rules_for(sp), DirectoryEntry.of(user), sp)
+    return evaluate(config.rules_for(sp), config.directory_entry(user), sp)
 
 
 def release(user: User, sp: ServiceProvider, requested_format: str = "") -> Release:

@@ -1,4 +1,4 @@
-"""Per-process caches of what rarely changes: service providers, rules, the group graph.
+"""Per-process caches of what rarely changes: SPs, rules, groups, users' directory entries.
 
 Every change saved through Django bumps a generation counter in the database and
 empties this process's caches at once. Other processes notice the new
@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from users.models import Group, GroupGraph
+from users.models import DirectoryEntry, Group, GroupGraph, User, UserAttribute
 
 from .models import (
     AssertionConsumerService,
@@ -39,6 +39,7 @@ class _ConfigCache:
         self.rules: dict[int, list[ClaimRule]] = {}
         self.group_graph: GroupGraph | None = None
         self.persistent_ids: dict[tuple[int, int], str] = {}
+        self.entries: dict[int, DirectoryEntry] = {}
 
     def refresh(self) -> None:
         """Drop everything if another process changed the configuration."""
@@ -102,6 +103,14 @@ def group_graph() -> GroupGraph:
     return cache.group_graph
 
 
+def directory_entry(user: User) -> DirectoryEntry:
+    """What the rules read about a user; read from the database once per change."""
+    cache = _cache.fresh()
+    if user.pk not in cache.entries:
+        cache.entries[user.pk] = DirectoryEntry.of(user, group_graph())
+    return cache.entries[user.pk]
+
+
 def persistent_name_id(user, sp: ServiceProvider) -> str:
     """The opaque NameID a user keeps at an SP; created once, then read from memory."""
     cache = _cache.fresh()
@@ -120,14 +129,16 @@ def bump() -> None:
 
 
 # A new persistent NameID changes nothing cached; deleting one does.
-_SAVES = (ServiceProvider, AssertionConsumerService, ClaimRule, Group)
-_DELETES = (*_SAVES, PersistentNameID)
+_SAVES = (ServiceProvider, AssertionConsumerService, ClaimRule, Group, UserAttribute)
+_DELETES = (*_SAVES, PersistentNameID, User)
 
 
 @receiver(post_save)
-def configuration_saved(sender, **kwargs) -> None:
+def configuration_saved(sender, update_fields=None, **kwargs) -> None:
     if sender in _SAVES:
         bump()
+    elif sender is User and set(update_fields or ()) != {"last_login"}:
+        bump()  # but not for the last_login that every sign-in writes
 
 
 @receiver(post_delete)
@@ -137,6 +148,7 @@ def configuration_deleted(sender, **kwargs) -> None:
 
 
 @receiver(m2m_changed, sender=Group.member_of.through)
-def group_nesting_changed(sender, action, **kwargs) -> None:
+@receiver(m2m_changed, sender=Group.members.through)
+def group_membership_changed(sender, action, **kwargs) -> None:
     if action.startswith("post_"):
         bump()

@@ -44,7 +44,7 @@ def _aws_tiles(sp: ServiceProvider, role_values: tuple[str, ...]) -> list[Tile]:
 
 
 def tiles(user) -> list[tuple[ServiceProvider, list[Tile]]]:
-    entry = claims.DirectoryEntry.of(user)
+    entry = config.directory_entry(user)
     service_providers = ServiceProvider.objects.filter(enabled=True, allow_idp_initiated=True)
     result = []
     for sp in service_providers:

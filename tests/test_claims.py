@@ -269,11 +269,11 @@ def test_evaluation_takes_a_fixed_number_of_queries(app, django_assert_num_queri
         claims.release(small, app)
     assert len(cold_big) == len(cold_small)
     claims.release(user, app)
-    # ...then each sign-on reads only the user's attributes and direct groups.
-    with django_assert_num_queries(2):
+    # ...then, until the directory or the configuration changes, none at all.
+    with django_assert_num_queries(0):
         big = claims.release(user, app)
     assert len(big.values("teams")) == 500  # 200 rules matched 500 groups, de-duplicated
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(0):
         claims.release(small, app)
 
 
@@ -456,3 +456,37 @@ def test_malformed_roles_are_reported_as_r1_not_as_no_role(client, aws_sp):
     body = client.get("/saml/init/", {"sp": aws.AUDIENCE}).content.decode()
     assert "No AWS role for you" not in body
     assert "R1 error" in body and "white space" in body
+
+
+# --- caches follow changes ------------------------------------------------------
+
+
+def test_directory_changes_reach_the_next_sign_on(app):
+    rule(app, source="attribute", source_attribute="attr.department")
+    rule(app, order=2, source="attribute", source_attribute="groups", attribute_name="groups")
+    user = alice()
+    assert values(app, user) == ("Engineering",)
+    attribute = user.attributes.get(name="department")
+    attribute.value = "Research"
+    attribute.save()
+    assert values(app, user) == ("Research",)
+    Group.objects.create(name="Lab").members.add(user)
+    assert "Lab" in values(app, user, "groups")
+
+
+def test_another_process_change_is_seen_within_the_refresh_interval(app, settings):
+    from django.db.models import F
+
+    from idp.models import ConfigGeneration
+
+    settings.IDP_KEY_REFRESH_SECONDS = 0.05
+    made = rule(app, source="literal", value="old")
+    assert values(app, alice()) == ("old",)
+    # As another worker would: change the row and bump the counter, bypassing this cache.
+    ClaimRule.objects.filter(pk=made.pk).update(value="new")
+    ConfigGeneration.objects.filter(pk=1).update(value=F("value") + 1)
+    assert values(app, alice()) == ("old",)  # still cached here...
+    import time
+
+    time.sleep(0.06)
+    assert values(app, alice()) == ("new",)  # ...until the refresh interval has passed

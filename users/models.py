@@ -28,8 +28,8 @@ def xml_text(value: str) -> None:
 class User(AbstractUser):
     def attribute_values(self) -> dict[str, list[str]]:
         values: dict[str, list[str]] = {}
-        for attribute in self.attributes.all():
-            values.setdefault(attribute.name, []).append(attribute.value)
+        for name, value in self.attributes.values_list("name", "value"):
+            values.setdefault(name, []).append(value)
         return values
 
 
@@ -141,3 +141,35 @@ def refuse_group_cycles(sender, instance, action, reverse, pk_set, **kwargs):
             child.check_parents([instance])
     else:
         instance.check_parents(Group.objects.filter(pk__in=pk_set))
+
+
+DIRECTORY_FIELDS = ("username", "email", "first_name", "last_name")
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """What claim rules may read about one user: fields, attributes, transitive groups."""
+
+    fields: dict[str, str]
+    attributes: dict[str, list[str]]
+    groups: tuple[str, ...]
+    group_set: frozenset[str]
+
+    @classmethod
+    def of(cls, user: User, graph: GroupGraph | None = None) -> "DirectoryEntry":
+        groups = tuple(group_names_for(user, graph))
+        return cls(
+            fields={name: getattr(user, name) or "" for name in DIRECTORY_FIELDS},
+            attributes=user.attribute_values(),
+            groups=groups,
+            group_set=frozenset(groups),
+        )
+
+    def lookup(self, reference: str) -> list[str]:
+        """Values of username, email, first_name, last_name, groups or attr.<name>."""
+        if reference == "groups":
+            return list(self.groups)
+        if reference.startswith("attr."):
+            return [v for v in self.attributes.get(reference.removeprefix("attr."), []) if v]
+        value = self.fields.get(reference, "")
+        return [value] if value else []
