@@ -16,3 +16,9 @@ def post_worker_init(worker):
     from idp import watcher
 
     watcher.start()
+
+
+def worker_exit(server, worker):
+    from idp import audit
+
+    audit.flush()

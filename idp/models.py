@@ -12,6 +12,7 @@ from django.core.validators import (
     URLValidator,
 )
 from django.db import models
+from django.utils import timezone
 
 from . import rule_syntax
 from .saml import aws
@@ -396,7 +397,7 @@ class AuditEvent(models.Model):
         STATUS = "status", "SAML error status sent"
         REFUSED = "refused", "refused with an error page"
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     flow = models.CharField(max_length=16)  # "sp-initiated" or "idp-initiated"
     username = models.CharField(max_length=150, blank=True)
     sp_entity_id = models.CharField(max_length=1024, blank=True)

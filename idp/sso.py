@@ -16,7 +16,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing as django_signing
 from lxml import etree
 
-from . import claims, config, identity, keys
+from . import audit, claims, config, identity, keys
 from .models import AuditEvent, ServiceProvider
 from .saml import aws, bindings, requests, responses, signing
 from .saml import constants as c
@@ -211,7 +211,7 @@ def _size_findings(sp: ServiceProvider, form: bindings.PostForm) -> list[aws.Fin
 
 
 def _audit(flow: str, sp_entity_id: str, outcome: str, **fields) -> None:
-    AuditEvent.objects.create(flow=flow, sp_entity_id=sp_entity_id, outcome=outcome, **fields)
+    audit.record(flow=flow, sp_entity_id=sp_entity_id, outcome=outcome, **fields)
 
 
 def _refuse(error: SamlError, flow: str, sp_entity_id: str, username: str, request_id: str = ""):

@@ -1,4 +1,4 @@
-"""One thread per worker process that keeps the signing keys and the config cache fresh.
+"""One thread per worker process: fresh signing keys and config cache, batched audit writes.
 
 gunicorn's post_worker_init starts it (gunicorn.conf.py), so that keys are
 parsed and caches refilled off the request path, and every worker follows a
@@ -12,7 +12,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import config, keys
+from . import audit, config, keys
 
 logger = logging.getLogger("fedmock.watcher")
 
@@ -20,6 +20,7 @@ logger = logging.getLogger("fedmock.watcher")
 def _refresh() -> None:
     keys.refresh_keys()
     config.refresh()
+    audit.flush()
 
 
 def start(interval: float | None = None) -> threading.Thread:
@@ -38,6 +39,7 @@ def start(interval: float | None = None) -> threading.Thread:
     _refresh()
     keys.watched()
     config.watched()
+    audit.batch()
     thread = threading.Thread(target=watch, name="fedmock-watcher", daemon=True)
     thread.start()
     return thread
