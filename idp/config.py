@@ -40,6 +40,7 @@ class _ConfigCache:
         self.group_graph: GroupGraph | None = None
         self.persistent_ids: dict[tuple[int, int], str] = {}
         self.entries: dict[int, DirectoryEntry] = {}
+        self.users: dict[object, User | None] = {}
 
     def refresh(self) -> None:
         """Drop everything if another process changed the configuration."""
@@ -101,6 +102,14 @@ def group_graph() -> GroupGraph:
     if cache.group_graph is None:
         cache.group_graph = GroupGraph.load()
     return cache.group_graph
+
+
+def user(user_id) -> User | None:
+    """A user by primary key, as the session names it."""
+    cache = _cache.fresh()
+    if user_id not in cache.users:
+        cache.users[user_id] = User.objects.filter(pk=user_id).first()
+    return cache.users[user_id]
 
 
 def directory_entry(user: User) -> DirectoryEntry:
