@@ -11,7 +11,7 @@ IDP_BASE_URL ?= http://127.0.0.1:$(PORT)
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 export IDP_BASE_URL
 
-.PHONY: run test lint install install-test system-deps clean
+.PHONY: run test bench lint install install-test system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ lint: install-test
 
 test: install-test system-deps lint
 	$(BIN)/pytest
+
+bench: install-test
+	./scripts/install-system-deps bench
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm

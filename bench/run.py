@@ -1,0 +1,487 @@
+"""fedmock's performance table: `make bench` runs this once and prints it.
+
+(a) in process: signed AWS responses built per second on one core, and the raw
+    RSA-2048 rate of the same key; (b) over HTTP: gunicorn as `make run` starts
+    it, loaded by wrk from a separate process; (c) the baseline: pysaml2 with
+    its stock xmlsec1 backend; (d) scale: 10,000 users, one in 500 groups facing
+    200 rules; (e) peak RSS per worker. Every loop is bounded in count and time,
+    and all traffic stays on 127.0.0.1. The table is also written as JSON.
+"""
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.agents import Browser  # noqa: E402
+from tests.live_server import GunicornServer  # noqa: E402
+
+ROLE = "arn:aws:iam::111122223333:role/Admin"
+BENCH_SP = "https://bench-sp.example/metadata"
+BENCH_ACS = "https://bench-sp.example/acs"
+
+
+def rate(action, seconds: float, limit: int = 100_000) -> float:
+    """Calls per second of `action`, over a bounded time and count."""
+    count, start = 0, time.perf_counter()
+    deadline = start + seconds
+    while count < limit and time.perf_counter() < deadline:
+        action()
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+# --- (a) and (c): in process --------------------------------------------------------
+
+
+def in_process(seconds: float) -> dict:
+    """Runs inside a Django process set up on the bench server's database."""
+    import django
+
+    django.setup()
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from idp import claims, config, identity, keys
+    from idp.models import ServiceProvider
+    from idp.saml import aws, responses, signing
+    from users.models import User
+
+    os.sched_setaffinity(0, {0})
+    sp = ServiceProvider.objects.get(entity_id=aws.AUDIENCE)
+    release = claims.release(User.objects.get(username="alice"), sp)
+    key = keys.active_key()
+
+    def build_and_sign(sign_response: bool) -> bytes:
+        context = responses.ResponseContext(
+            issuer=identity.entity_id(),
+            destination=aws.SIGNIN_ACS,
+            audience=aws.AUDIENCE,
+            in_response_to=None,
+            now=datetime.datetime.now(datetime.UTC),
+            session_index="_bench",
+        )
+        return signing.sign(
+            responses.build(release, context),
+            key,
+            sign_assertion=True,
+            sign_response=sign_response,
+        )
+
+    raw = rate(
+        lambda: key.private_key.sign(b"fedmock", padding.PKCS1v15(), hashes.SHA256()), seconds
+    )
+    assertion_only = rate(lambda: build_and_sign(False), seconds)
+    both = rate(lambda: build_and_sign(True), seconds)
+    baseline = pysaml2_baseline(release, key, seconds)
+    config.forget()
+    return {
+        "raw_rsa_signatures_per_s": raw,
+        "responses_per_s_assertion_signed": assertion_only,
+        "responses_per_s_both_signed": both,
+        "ratio_to_rsa_assertion_signed": assertion_only / raw,
+        "ratio_to_rsa_both_signed": 2 * both / raw,
+        "pysaml2_xmlsec1_responses_per_s_both_signed": baseline,
+        "speedup_over_pysaml2_xmlsec1": both / baseline,
+        "roles": len(release.values(aws.ROLE)),
+    }
+
+
+def pysaml2_baseline(release, key, seconds: float) -> float:
+    """The same response from pysaml2's IdP with its stock xmlsec1 backend (a subprocess)."""
+    from saml2 import BINDING_HTTP_REDIRECT
+    from saml2.config import IdPConfig
+    from saml2.saml import NameID
+    from saml2.server import Server
+    from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+    from idp.saml import aws
+    from idp.saml import constants as c
+
+    workdir = Path(tempfile.mkdtemp(prefix="fedmock-bench-pysaml2-"))
+    from cryptography.hazmat.primitives import serialization
+
+    (workdir / "key.pem").write_bytes(
+        key.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (workdir / "cert.pem").write_text(key.cert_pem)
+    sp_metadata = (
+        f'<md:EntityDescriptor xmlns:md="{c.MD}" entityID="{aws.AUDIENCE}">'
+        f'<md:SPSSODescriptor protocolSupportEnumeration="{c.SAMLP}">'
+        f'<md:AssertionConsumerService Binding="{c.BINDING_POST}" Location="{aws.SIGNIN_ACS}" '
+        'index="0"/></md:SPSSODescriptor></md:EntityDescriptor>'
+    )
+    idp_config = IdPConfig()
+    idp_config.load(
+        {
+            "entityid": "https://pysaml2-baseline.example/metadata",
+            "key_file": str(workdir / "key.pem"),
+            "cert_file": str(workdir / "cert.pem"),
+            "xmlsec_binary": "/usr/bin/xmlsec1",
+            "metadata": {"inline": [sp_metadata]},
+            "service": {
+                "idp": {
+                    "endpoints": {
+                        "single_sign_on_service": [
+                            ("https://pysaml2-baseline.example/sso", BINDING_HTTP_REDIRECT)
+                        ]
+                    },
+                    "policy": {
+                        "default": {"attribute_restrictions": None, "name_form": c.ATTRNAME_URI}
+                    },
+                }
+            },
+        }
+    )
+    server = Server(config=idp_config)
+    identity = {attribute.name: list(attribute.values) for attribute in release.attributes}
+
+    def respond() -> None:
+        server.create_authn_response(
+            identity=identity,
+            in_response_to=None,
+            destination=aws.SIGNIN_ACS,
+            sp_entity_id=aws.AUDIENCE,
+            name_id=NameID(format=release.name_id.format, text=release.name_id.value),
+            sign_assertion=True,
+            sign_response=True,
+            sign_alg=SIG_RSA_SHA256,
+            digest_alg=DIGEST_SHA256,
+        )
+
+    return rate(respond, seconds, limit=2000)
+
+
+# --- (b) and (e): over HTTP ----------------------------------------------------------
+
+
+def wrk(url: str, cookie: str, connections: int, seconds: int) -> dict:
+    threads = min(connections, 2)
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "5s",
+            "-s",
+            str(ROOT / "bench" / "count_saml.lua"),
+            "-H",
+            f"Cookie: {cookie}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
+
+    def milliseconds(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)$", output, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    socket_errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    non_2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", output) or [0, 0])[1])
+    saml = int(re.search(r"saml_replies=(\d+)", output)[1])
+    other = int(re.search(r"other_replies=(\d+)", output)[1])
+    return {
+        "connections": connections,
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+        "p50_ms": milliseconds("50%"),
+        "p99_ms": milliseconds("99%"),
+        "errors": socket_errors + non_2xx + other,
+        "replies_with_saml_response": saml,
+    }
+
+
+def peak_rss_per_worker_mb(server: GunicornServer) -> float:
+    master = server.process.pid
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    peaks = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        peaks.append(int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024)
+    return max(peaks)
+
+
+def sp_initiated_url(server: GunicornServer, workdir: Path) -> str:
+    from idp.saml import constants as c
+    from idp.saml.bindings import encode_redirect
+
+    metadata = workdir / "bench-sp.xml"
+    metadata.write_text(
+        f'<md:EntityDescriptor xmlns:md="{c.MD}" entityID="{BENCH_SP}">'
+        f'<md:SPSSODescriptor protocolSupportEnumeration="{c.SAMLP}">'
+        f'<md:AssertionConsumerService Binding="{c.BINDING_POST}" Location="{BENCH_ACS}" '
+        'index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>'
+    )
+    server.manage("import_sp_metadata", str(metadata))
+    request = (
+        f'<samlp:AuthnRequest xmlns:samlp="{c.SAMLP}" xmlns:saml="{c.SAML}" ID="_bench" '
+        f'Version="2.0" IssueInstant="2026-01-01T00:00:00Z" '
+        f'AssertionConsumerServiceURL="{BENCH_ACS}"><saml:Issuer>{BENCH_SP}</saml:Issuer>'
+        "</samlp:AuthnRequest>"
+    ).encode()
+    return (
+        f"{server.url}/saml/sso/?SAMLRequest={quote(encode_redirect(request), safe='')}"
+        "&RelayState=bench"
+    )
+
+
+def over_http(server: GunicornServer, workdir: Path, seconds: int) -> dict:
+    from idp.saml import signing
+
+    browser = Browser(server.url)
+    browser.sign_in("alice")
+    cookie = "; ".join(f"{name}={value}" for name, value in browser.session.cookies.items())
+    flows = {
+        "idp_initiated": f"{server.url}/saml/init/?sp=urn:amazon:webservices&role={quote(ROLE)}",
+        "sp_initiated_redirect": sp_initiated_url(server, workdir),
+    }
+    results = {}
+    for flow, url in flows.items():
+        sample = browser.get(url)
+        form = re.search(r'name="SAMLResponse" value="([^"]+)"', sample.text)
+        root = __import__("lxml.etree").etree.fromstring(base64.b64decode(form[1]))
+        certificate = root.findtext(".//{http://www.w3.org/2000/09/xmldsig#}X509Certificate")
+        assert signing.signature_valid(root, signing.pem_from_base64(certificate))
+        results[flow] = [wrk(url, cookie, n, seconds) for n in (1, 4, 16)]
+    results["peak_rss_per_worker_mb"] = peak_rss_per_worker_mb(server)
+    return results
+
+
+# --- (d): scale ------------------------------------------------------------------
+
+
+def scale(requests: int) -> dict:
+    """Sign-on latency and SQL per sign-on: the demo directory against a large one."""
+    import django
+
+    django.setup()
+    from django.contrib.auth.hashers import make_password
+    from django.db import connection
+    from django.test import Client
+
+    from idp.models import ClaimRule, ServiceProvider
+    from idp.saml import aws
+    from users.models import Group, User
+
+    password = make_password("big")
+    User.objects.bulk_create(
+        User(username=f"user{i:05}", email=f"user{i:05}@example.com", password=password)
+        for i in range(10_000)
+    )
+    big = User.objects.create(username="big", email="big@example.com", password=password)
+    projects = Group.objects.bulk_create(Group(name=f"project-{i:03}") for i in range(180))
+    teams = Group.objects.bulk_create(Group(name=f"team-{i:03}") for i in range(479))
+    aws_admin = Group.objects.get(name="AWS-111122223333-Admin")
+    big.directory_groups.add(*projects[:20], *teams, aws_admin)
+    sp = ServiceProvider.objects.get(entity_id=aws.AUDIENCE)
+    # Like a large ADFS farm: most rules hang on one group each, and a user meets a few.
+    rules = [
+        ClaimRule(
+            service_provider=sp,
+            order=100 + i,
+            condition="member_of",
+            condition_subject=f"project-{i:03}",
+            source="literal",
+            value=f"project {i}",
+            attribute_name="https://fedmock.example/projects",
+        )
+        for i in range(180)
+    ]
+    rules += [
+        ClaimRule(
+            service_provider=sp,
+            order=300 + i,
+            source="template",
+            value=f"{{email}}#{i}",
+            attribute_name=f"https://fedmock.example/tag{i}",
+        )
+        for i in range(10)
+    ]
+    rules += [
+        ClaimRule(
+            service_provider=sp,
+            order=400 + i,
+            source="group_regex",
+            group_pattern=rf"^team-{i}0(?P<n>[0-4])$",
+            value="{n}",
+            attribute_name="https://fedmock.example/teams",
+        )
+        for i in range(5)
+    ]
+    rules += [
+        ClaimRule(
+            service_provider=sp,
+            order=450 + i,
+            condition="attribute_matches",
+            condition_subject="email",
+            condition_pattern=rf"^user{i}",
+            source="literal",
+            value="x",
+            attribute_name="https://fedmock.example/never",
+        )
+        for i in range(5)
+    ]
+    ClaimRule.objects.bulk_create(rules)
+    from idp import config
+
+    config.forget()
+
+    def measure(username: str) -> tuple[float, int]:
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.force_login(User.objects.get(username=username))
+        url = f"/saml/init/?sp={quote(aws.AUDIENCE)}&role={quote(ROLE)}"
+        assert client.get(url).status_code == 200  # warms the caches
+        queries = []  # counted at execution: the test client's request_started resets the log
+
+        def count(execute, sql, params, many, context):
+            queries.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
+            assert b"SAMLResponse" in client.get(url).content
+        times = []
+        for _ in range(requests):
+            start = time.perf_counter()
+            client.get(url)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000, len(queries)
+
+    demo_ms, demo_queries = measure("alice")
+    big_ms, big_queries = measure("big")
+    return {
+        "users": User.objects.count(),
+        "groups_of_big_user": big.directory_groups.count(),
+        "rules": ClaimRule.objects.filter(service_provider=sp).count(),
+        "demo_sign_on_ms": demo_ms,
+        "scale_sign_on_ms": big_ms,
+        "latency_ratio": big_ms / demo_ms,
+        "demo_queries_per_sign_on": demo_queries,
+        "scale_queries_per_sign_on": big_queries,
+    }
+
+
+# --- the table ---------------------------------------------------------------------
+
+
+def table(results: dict) -> str:
+    a, s = results["in_process"], results["scale"]
+    lines = [
+        f"fedmock benchmark, {results['machine']}",
+        "",
+        "(a) in process, one core                          per second   ratio",
+        f"    raw RSA-2048 signatures                      {a['raw_rsa_signatures_per_s']:10.0f}",
+        "    responses, assertion signed                  "
+        f"{a['responses_per_s_assertion_signed']:10.0f}"
+        f"   {a['ratio_to_rsa_assertion_signed']:.2f} of RSA",
+        "    responses, assertion + response signed       "
+        f"{a['responses_per_s_both_signed']:10.0f}"
+        f"   {a['ratio_to_rsa_both_signed']:.2f} of RSA (2 signatures each)",
+        "(c) pysaml2 + xmlsec1, both signed (baseline)   "
+        f"{a['pysaml2_xmlsec1_responses_per_s_both_signed']:10.1f}"
+        f"   fedmock is {a['speedup_over_pysaml2_xmlsec1']:.0f}x",
+        "",
+        "(b) over HTTP, gunicorn, assertion + response signed",
+        "    flow                     conns      req/s     p50 ms     p99 ms  errors  SAML replies",
+    ]
+    for flow in ("idp_initiated", "sp_initiated_redirect"):
+        for row in results["http"][flow]:
+            lines.append(
+                f"    {flow:24} {row['connections']:5} {row['requests_per_s']:10.0f} "
+                f"{row['p50_ms']:10.2f} {row['p99_ms']:10.2f} {row['errors']:7} "
+                f"{row['replies_with_saml_response']:13}"
+            )
+    c16 = results["http"]["idp_initiated"][2]["requests_per_s"]
+    lines += [
+        f"    IdP-initiated at 16 connections over the in-process pysaml2/xmlsec1 rate: "
+        f"{c16 / a['pysaml2_xmlsec1_responses_per_s_both_signed']:.0f}x",
+        "",
+        f"(d) scale: {s['users']} users; one in {s['groups_of_big_user']} groups facing "
+        f"{s['rules']} rules",
+        f"    sign-on, demo directory      {s['demo_sign_on_ms']:6.2f} ms   "
+        f"{s['demo_queries_per_sign_on']} SQL queries",
+        f"    sign-on, 500 groups x 200    {s['scale_sign_on_ms']:6.2f} ms   "
+        f"{s['scale_queries_per_sign_on']} SQL queries   ratio {s['latency_ratio']:.2f}",
+        "",
+        f"(e) peak RSS per worker during (b): {results['http']['peak_rss_per_worker_mb']:.0f} MB",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="each wrk run")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--part", choices=["in-process", "scale"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.part:  # a child process with its own Django setup and database
+        part = in_process(2.0) if args.part == "in-process" else scale(200)
+        print(json.dumps(part))
+        return
+
+    results = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="fedmock-bench-"))
+    server = GunicornServer(workdir, workers=os.cpu_count() or 2)
+    server.env["ACCESS_LOG"] = "/dev/null"
+    server.start()
+    try:
+        results["http"] = over_http(server, workdir, args.seconds)
+    finally:
+        server.stop()
+    results["in_process"] = child(server, "in-process")
+    scale_dir = Path(tempfile.mkdtemp(prefix="fedmock-bench-scale-"))
+    scale_server = GunicornServer(scale_dir)
+    for command in (["migrate", "-v0"], ["seed_demo"], ["ensure_signing_key"]):
+        scale_server.manage(*command)
+    results["scale"] = child(scale_server, "scale")
+
+    print(table(results))
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / f"bench-{results['when'].replace(':', '')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"\nwritten to {path}")
+
+
+def child(server: GunicornServer, part: str) -> dict:
+    env = {**server.env, "DJANGO_SETTINGS_MODULE": "idp.settings"}
+    output = subprocess.run(
+        [sys.executable, __file__, "--part", part],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    main()
