@@ -1,10 +1,11 @@
 """The sign-on pipeline, in order:
 
     bindings.decode -> requests.parse (+ SP registry) -> [login] -> claims.release
-    -> aws checks -> responses.build -> signing.sign -> bindings.post_form -> AuditEvent
+    -> aws checks -> responses.build -> signing.sign -> bindings.post_form -> audit.record
 
-This is the only module that calls every step. Views hand it plain mappings and
-render what it returns; IdP-initiated sign-on enters at claims.release.
+This is the only module that calls every step. Views hand it plain mappings (the
+raw query string for HTTP-Redirect, whose signature covers the octets as sent)
+and render what it returns; IdP-initiated sign-on enters at claims.release.
 """
 
 import datetime
@@ -32,7 +33,11 @@ _TOKEN_SALT = "fedmock.pending-request"  # noqa: S105
 
 @dataclass(frozen=True)
 class PendingRequest:
-    """An AuthnRequest that passed every check, waiting for the user; fits in a session."""
+    """An AuthnRequest that passed every check, waiting for the user's login.
+
+    It travels as a signed token in the login's `next` URL rather than in the
+    session, so a login that replaces the session (another user) keeps it.
+    """
 
     request_id: str
     sp_entity_id: str
