@@ -26,7 +26,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.agents import Browser  # noqa: E402
+from tests.agents import Browser, pysaml2_idp  # noqa: E402
 from tests.live_server import GunicornServer  # noqa: E402
 
 ROLE = "arn:aws:iam::111122223333:role/Admin"
@@ -102,55 +102,30 @@ def in_process(seconds: float) -> dict:
 
 def pysaml2_baseline(release, key, seconds: float) -> float:
     """The same response from pysaml2's IdP with its stock xmlsec1 backend (a subprocess)."""
-    from saml2 import BINDING_HTTP_REDIRECT
-    from saml2.config import IdPConfig
+    from cryptography.hazmat.primitives import serialization
     from saml2.saml import NameID
-    from saml2.server import Server
     from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
     from idp.saml import aws
     from idp.saml import constants as c
 
-    workdir = Path(tempfile.mkdtemp(prefix="fedmock-bench-pysaml2-"))
-    from cryptography.hazmat.primitives import serialization
-
-    (workdir / "key.pem").write_bytes(
-        key.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    (workdir / "cert.pem").write_text(key.cert_pem)
     sp_metadata = (
         f'<md:EntityDescriptor xmlns:md="{c.MD}" entityID="{aws.AUDIENCE}">'
         f'<md:SPSSODescriptor protocolSupportEnumeration="{c.SAMLP}">'
         f'<md:AssertionConsumerService Binding="{c.BINDING_POST}" Location="{aws.SIGNIN_ACS}" '
         'index="0"/></md:SPSSODescriptor></md:EntityDescriptor>'
     )
-    idp_config = IdPConfig()
-    idp_config.load(
-        {
-            "entityid": "https://pysaml2-baseline.example/metadata",
-            "key_file": str(workdir / "key.pem"),
-            "cert_file": str(workdir / "cert.pem"),
-            "xmlsec_binary": "/usr/bin/xmlsec1",
-            "metadata": {"inline": [sp_metadata]},
-            "service": {
-                "idp": {
-                    "endpoints": {
-                        "single_sign_on_service": [
-                            ("https://pysaml2-baseline.example/sso", BINDING_HTTP_REDIRECT)
-                        ]
-                    },
-                    "policy": {
-                        "default": {"attribute_restrictions": None, "name_form": c.ATTRNAME_URI}
-                    },
-                }
-            },
-        }
+    key_pem = key.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     )
-    server = Server(config=idp_config)
+    server = pysaml2_idp(
+        Path(tempfile.mkdtemp(prefix="fedmock-bench-pysaml2-")),
+        key_pem,
+        key.cert_pem.encode(),
+        sp_metadata,
+    )
     identity = {attribute.name: list(attribute.values) for attribute in release.attributes}
 
     def respond() -> None:

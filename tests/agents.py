@@ -1,6 +1,7 @@
 """Real parties for end-to-end tests: a pysaml2 service provider and a user agent over HTTP."""
 
 import html
+import io
 import re
 from pathlib import Path
 from urllib.parse import urljoin
@@ -78,6 +79,14 @@ class ServiceProvider:
     def metadata(self) -> bytes:
         return create_metadata_string(None, config=self.config)
 
+    def register(self, workdir: Path) -> None:
+        """Register this SP at the IdP from its own metadata, as an operator would."""
+        from django.core.management import call_command
+
+        path = workdir / f"{self.entity_id.split('/')[2]}-metadata.xml"
+        path.write_bytes(self.metadata())
+        call_command("import_sp_metadata", str(path), stdout=io.StringIO())
+
     def redirect_request(self, relay_state: str = "", **options) -> tuple[str, str]:
         """(request ID, URL at the IdP) for the HTTP-Redirect binding."""
         request_id, info = self.client.prepare_for_authenticate(
@@ -145,3 +154,62 @@ class Browser:
     def sign_in(self, username: str) -> None:
         page = self.get("/accounts/login/")
         assert self.sign_in_on(page, username).status_code == 200
+
+
+def certificate(key, days_from: float = -1, days_to: float = 1) -> str:
+    """A self-signed PEM certificate for any key type, valid over the given days from now."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fedmock test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now + datetime.timedelta(days=days_from))
+        .not_valid_after(now + datetime.timedelta(days=days_to))
+        .sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def pysaml2_idp(workdir: Path, key_pem: bytes, cert_pem: bytes, sp_metadata: str):
+    """pysaml2's IdP side with its stock xmlsec1 backend: an IdP other than fedmock."""
+    from saml2.config import IdPConfig
+    from saml2.server import Server
+
+    from idp.saml import constants as c
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "key.pem").write_bytes(key_pem)
+    (workdir / "cert.pem").write_bytes(cert_pem)
+    config = IdPConfig()
+    config.load(
+        {
+            "entityid": "https://pysaml2-idp.example/metadata",
+            "key_file": str(workdir / "key.pem"),
+            "cert_file": str(workdir / "cert.pem"),
+            "xmlsec_binary": "/usr/bin/xmlsec1",
+            "metadata": {"inline": [sp_metadata]},
+            "service": {
+                "idp": {
+                    "endpoints": {
+                        "single_sign_on_service": [
+                            ("https://pysaml2-idp.example/sso", BINDING_HTTP_REDIRECT)
+                        ]
+                    },
+                    "policy": {
+                        "default": {"attribute_restrictions": None, "name_form": c.ATTRNAME_URI}
+                    },
+                }
+            },
+        }
+    )
+    return Server(config=config)

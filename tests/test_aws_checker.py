@@ -9,13 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 from django.core.management import call_command
 from lxml import etree
 
 from idp.saml import aws, responses, signing
 from idp.saml import constants as c
 from idp.saml.release import Attribute, NameID, Release
+
+from .agents import certificate
+from .agents import pysaml2_idp as pysaml2_idp_server
 
 NOW = datetime.datetime(2026, 11, 21, 12, 0, 0, tzinfo=datetime.UTC)
 NS = {"samlp": c.SAMLP, "saml": c.SAML, "ds": c.DS}
@@ -329,40 +331,15 @@ AWS_SP_METADATA = f"""<md:EntityDescriptor xmlns:md="{c.MD}" entityID="urn:amazo
 @pytest.fixture(scope="module")
 def pysaml2_idp(tmp_path_factory):
     """pysaml2's IdP side, as an IdP other than fedmock, with its own key and metadata."""
-    from saml2 import BINDING_HTTP_REDIRECT
-    from saml2.config import IdPConfig
     from saml2.metadata import create_metadata_string
-    from saml2.server import Server
 
     workdir = tmp_path_factory.mktemp("pysaml2-idp")
-    key_pem, cert_pem = signing.generate_self_signed("pysaml2 idp")
-    (workdir / "key.pem").write_bytes(key_pem)
-    (workdir / "cert.pem").write_bytes(cert_pem)
-    config = IdPConfig()
-    config.load(
-        {
-            "entityid": "https://pysaml2-idp.example/metadata",
-            "key_file": str(workdir / "key.pem"),
-            "cert_file": str(workdir / "cert.pem"),
-            "xmlsec_binary": "/usr/bin/xmlsec1",
-            "metadata": {"inline": [AWS_SP_METADATA]},
-            "service": {
-                "idp": {
-                    "endpoints": {
-                        "single_sign_on_service": [
-                            ("https://pysaml2-idp.example/sso", BINDING_HTTP_REDIRECT)
-                        ]
-                    },
-                    "policy": {
-                        "default": {"attribute_restrictions": None, "name_form": c.ATTRNAME_URI}
-                    },
-                }
-            },
-        }
+    server = pysaml2_idp_server(
+        workdir, *signing.generate_self_signed("pysaml2 idp"), AWS_SP_METADATA
     )
     metadata = workdir / "metadata.xml"
-    metadata.write_bytes(create_metadata_string(None, config=config))
-    return Server(config=config), metadata
+    metadata.write_bytes(create_metadata_string(None, config=server.config))
+    return server, metadata
 
 
 def pysaml2_response(server, session_name: str, **options) -> bytes:
@@ -583,24 +560,9 @@ def codecs_bom() -> bytes:
 
 
 def ed25519_certificate() -> str:
-    from cryptography.hazmat.primitives import hashes as _hashes  # noqa: F401
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
-    from cryptography.x509.oid import NameOID
 
-    key = ed25519.Ed25519PrivateKey.generate()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW - datetime.timedelta(days=1))
-        .not_valid_after(NOW + datetime.timedelta(days=1))
-        .sign(key, None)
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    return certificate(ed25519.Ed25519PrivateKey.generate())
 
 
 def test_odd_signatures_are_findings_not_crashes(key):

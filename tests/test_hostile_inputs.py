@@ -422,28 +422,12 @@ def test_post_binding_continues_over_a_same_site_get(client, registered):
 
 
 def test_non_rsa_request_certificate_is_refused(registered):
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
     from django.core.exceptions import ValidationError
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ec")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    from .agents import certificate
+
     sp = ServiceProvider.objects.get(entity_id=SP)
-    sp.request_certificate = cert.public_bytes(serialization.Encoding.PEM).decode()
+    sp.request_certificate = certificate(ec.generate_private_key(ec.SECP256R1()))
     with pytest.raises(ValidationError, match="Only RSA"):
         sp.full_clean()

@@ -1,6 +1,5 @@
 """The signing-key lifecycle: stage, activate, retire; import; expiry; metadata; IAM sync."""
 
-import datetime
 import io
 import subprocess
 import sys
@@ -9,10 +8,8 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from django.core.checks import run_checks
 from django.core.management import CommandError, call_command
 from lxml import etree
@@ -23,6 +20,8 @@ from idp import iam, identity, keys
 from idp.models import SigningKey
 from idp.saml import constants as c
 from idp.saml import signing
+
+from .agents import certificate
 
 MD = {"md": c.MD, "ds": c.DS}
 
@@ -50,23 +49,13 @@ def published() -> list[str]:
     return ["".join(t.split()) for t in root.xpath("//ds:X509Certificate/text()", namespaces=MD)]
 
 
-def certificate_pair(not_before, not_after) -> tuple[bytes, bytes]:
+def certificate_pair(days_from: float, days_to: float) -> tuple[bytes, bytes]:
+    """An RSA key and a certificate valid over the given days from now, as PEM."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dated")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .sign(key, hashes.SHA256())
-    )
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+    return key_pem, certificate(key, days_from, days_to).encode()
 
 
 def test_full_rollover(signing_key):
@@ -114,31 +103,14 @@ def test_a_staged_key_can_be_withdrawn(signing_key):
 
 
 def test_activation_refuses_expired_and_future_keys(signing_key):
-    now = datetime.datetime.now(datetime.UTC)
-    expired = keys.stage(
-        key_pem=(
-            pair := certificate_pair(
-                now - datetime.timedelta(days=10), now - datetime.timedelta(days=1)
-            )
-        )[0],
-        cert_pem=pair[1],
-    )
+    key_pem, cert_pem = certificate_pair(-10, -1)
+    expired = keys.stage(key_pem=key_pem, cert_pem=cert_pem)
     settle()
     with pytest.raises(keys.KeyLifecycleError, match="expired"):
         keys.activate()
     keys.retire(expired.fingerprint)
-    keys.stage(
-        *(),
-        **dict(
-            zip(
-                ("key_pem", "cert_pem"),
-                certificate_pair(
-                    now + datetime.timedelta(days=1), now + datetime.timedelta(days=30)
-                ),
-                strict=True,
-            )
-        ),
-    )
+    key_pem, cert_pem = certificate_pair(1, 30)
+    keys.stage(key_pem=key_pem, cert_pem=cert_pem)
     settle()
     with pytest.raises(keys.KeyLifecycleError, match="not valid before"):
         keys.activate()
@@ -189,9 +161,7 @@ def test_rotate_key_no_wait_reports_the_wait(signing_key):
     ("days", "check_id"), [(400, None), (20, "fedmock.W002"), (-1, "fedmock.E001")]
 )
 def test_expiry_check(db, days, check_id):
-    now = datetime.datetime.now(datetime.UTC)
-    not_after = now + datetime.timedelta(days=days)
-    keys.store_key(*certificate_pair(not_after - datetime.timedelta(days=500), not_after), "active")
+    keys.store_key(*certificate_pair(days - 500, days), "active")
     ids = [message.id for message in run_checks(tags=["fedmock"])]
     assert ids == ([check_id] if check_id else [])
 

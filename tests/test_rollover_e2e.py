@@ -48,9 +48,7 @@ def test_rollover_without_downtime(demo, idp_url, tmp_path):
     browser = Browser(idp_url)
     browser.sign_in("alice")
     sp_old = ServiceProvider(tmp_path / "old", metadata(browser))  # trusts key 1
-    path = tmp_path / "sp.xml"
-    path.write_bytes(sp_old.metadata())
-    call_command("import_sp_metadata", str(path), stdout=io.StringIO())
+    sp_old.register(tmp_path)
     assert len(certificates(metadata(browser))) == 1
     assert sp_old.accept(*reversed(sign_on(browser, sp_old)))
 
@@ -82,9 +80,7 @@ def test_encrypted_assertion_is_decrypted_by_pysaml2(demo, idp_url, tmp_path, al
     browser = Browser(idp_url)
     browser.sign_in("alice")
     sp = ServiceProvider(tmp_path / "sp", metadata(browser), encryption=True)
-    path = tmp_path / "sp.xml"
-    path.write_bytes(sp.metadata())
-    call_command("import_sp_metadata", str(path), stdout=io.StringIO())
+    sp.register(tmp_path)
     SpModel.objects.filter(entity_id=sp.entity_id).update(
         encrypt_assertions=True, encryption_algorithm=algorithm
     )
@@ -105,9 +101,7 @@ def test_encrypted_assertion_opens_with_plain_cryptography(demo, idp_url, tmp_pa
     browser = Browser(idp_url)
     browser.sign_in("alice")
     sp = ServiceProvider(tmp_path / "sp", metadata(browser), encryption=True)
-    path = tmp_path / "sp.xml"
-    path.write_bytes(sp.metadata())
-    call_command("import_sp_metadata", str(path), stdout=io.StringIO())
+    sp.register(tmp_path)
     SpModel.objects.filter(entity_id=sp.entity_id).update(encrypt_assertions=True)
     _, response = sign_on(browser, sp)
     root = etree.fromstring(base64.b64decode(response))

@@ -1,11 +1,9 @@
 """End to end over HTTP: a live IdP, pysaml2 as the SP, a user agent signing in."""
 
 import base64
-import io
 
 import boto3
 import pytest
-from django.core.management import call_command
 from lxml import etree
 from moto import mock_aws
 from saml2 import BINDING_HTTP_POST
@@ -28,9 +26,7 @@ def sp(demo, idp_url, tmp_path):
     metadata = Browser(idp_url).get("/saml/metadata/")
     assert metadata.status_code == 200
     service_provider = ServiceProvider(tmp_path / "sp", metadata.content)
-    path = tmp_path / "sp-metadata.xml"
-    path.write_bytes(service_provider.metadata())
-    call_command("import_sp_metadata", str(path), stdout=io.StringIO())
+    service_provider.register(tmp_path)
     return service_provider
 
 
@@ -269,9 +265,7 @@ def signing_sp(demo, idp_url, tmp_path):
         entity_id="https://signing-sp.example.test/metadata",
         sign_requests=True,
     )
-    path = tmp_path / "signing-sp.xml"
-    path.write_bytes(service_provider.metadata())
-    call_command("import_sp_metadata", str(path), stdout=io.StringIO())
+    service_provider.register(tmp_path)
     return service_provider
 
 
