@@ -160,24 +160,13 @@ def certificate(key, days_from: float = -1, days_to: float = 1) -> str:
     """A self-signed PEM certificate for any key type, valid over the given days from now."""
     import datetime
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-    from cryptography.x509.oid import NameOID
-
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fedmock test")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + datetime.timedelta(days=days_from))
-        .not_valid_after(now + datetime.timedelta(days=days_to))
-        .sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    return signing.self_signed_certificate(
+        key,
+        "fedmock test",
+        now + datetime.timedelta(days=days_from),
+        now + datetime.timedelta(days=days_to),
+    ).decode()
 
 
 def pysaml2_idp(workdir: Path, key_pem: bytes, cert_pem: bytes, sp_metadata: str):

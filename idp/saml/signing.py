@@ -21,7 +21,7 @@ import xmlsec
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
@@ -78,24 +78,37 @@ def generate_self_signed(
 ) -> tuple[bytes, bytes]:
     """A new RSA key and a self-signed SHA-256 certificate, as PEM (key, cert)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
     now = datetime.datetime.now(datetime.UTC)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return key_pem, self_signed_certificate(
+        key,
+        common_name,
+        now - datetime.timedelta(minutes=5),
+        now + datetime.timedelta(days=valid_days),
+    )
+
+
+def self_signed_certificate(
+    key, common_name: str, not_valid_before: datetime.datetime, not_valid_after: datetime.datetime
+) -> bytes:
+    """A PEM certificate for the key's public half, signed by the key itself."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=valid_days))
-        .sign(key, hashes.SHA256())
+        .not_valid_before(not_valid_before)
+        .not_valid_after(not_valid_after)
+        .sign(key, algorithm)
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def load_key(key_pem: bytes, cert_pem: bytes) -> KeyMaterial:
