@@ -6,18 +6,22 @@ writer on every sign-on; the buffer is flushed when a worker exits. Elsewhere
 (tests, runserver, commands) each event is written at once.
 """
 
+import logging
 import threading
 
+from django.db import DatabaseError
 from django.utils import timezone
 
 from .models import AuditEvent
 
 FLUSH_AT = 200
+logger = logging.getLogger("fedmock.audit")
 
 
 class _Buffer:
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.writing = threading.Lock()  # the exit flush waits for the watcher's write
         self.events: list[AuditEvent] = []
         self.batching = False
 
@@ -34,14 +38,25 @@ def record(**fields) -> None:
         _buffer.events.append(event)
         full = len(_buffer.events) >= FLUSH_AT
     if full:
-        flush()
+        try:
+            flush()
+        except DatabaseError:  # kept for the watcher's next try; the sign-on goes on
+            logger.exception("writing %d audit events failed", len(_buffer.events))
 
 
 def flush() -> None:
-    with _buffer.lock:
-        events, _buffer.events = _buffer.events, []
-    if events:
-        AuditEvent.objects.bulk_create(events)
+    """Write what is buffered; on failure the events go back to be written next time."""
+    with _buffer.writing:
+        with _buffer.lock:
+            events, _buffer.events = _buffer.events, []
+        if not events:
+            return
+        try:
+            AuditEvent.objects.bulk_create(events)
+        except Exception:
+            with _buffer.lock:
+                _buffer.events[:0] = events
+            raise
 
 
 def batch() -> None:

@@ -9,6 +9,9 @@ without a watcher. So the sign-on path reads these from memory, not SQL.
 
 import threading
 import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -25,6 +28,8 @@ from .models import (
     ServiceProvider,
 )
 
+T = TypeVar("T")
+
 
 class _ConfigCache:
     def __init__(self) -> None:
@@ -35,12 +40,9 @@ class _ConfigCache:
         self.clear()
 
     def clear(self) -> None:
-        self.service_providers: dict[str, ServiceProvider | None] = {}
-        self.rules: dict[int, list[ClaimRule]] = {}
-        self.group_graph: GroupGraph | None = None
-        self.persistent_ids: dict[tuple[int, int], str] = {}
-        self.entries: dict[int, DirectoryEntry] = {}
-        self.users: dict[object, User | None] = {}
+        # A new object rather than emptied dicts: a request that read the database
+        # before the change stores its stale answer in the old tables, not the new.
+        self.tables: defaultdict[str, dict] = defaultdict(dict)
 
     def refresh(self) -> None:
         """Drop everything if another process changed the configuration."""
@@ -51,12 +53,12 @@ class _ConfigCache:
                 self.generation = current
             self.checked_at = time.monotonic()
 
-    def fresh(self) -> "_ConfigCache":
+    def fresh_tables(self) -> defaultdict[str, dict]:
         if not self.watched and (
             time.monotonic() - self.checked_at >= settings.IDP_KEY_REFRESH_SECONDS
         ):
             self.refresh()
-        return self
+        return self.tables
 
 
 _cache = _ConfigCache()
@@ -74,77 +76,76 @@ def watched() -> None:
     _cache.watched = True
 
 
+def _memo(table: str, key, load: Callable[[], T]) -> T:
+    values = _cache.fresh_tables()[table]
+    if key not in values:
+        values[key] = load()
+    return values[key]
+
+
 def service_provider(entity_id: str) -> ServiceProvider | None:
-    cache = _cache.fresh()
-    if entity_id not in cache.service_providers:
-        cache.service_providers[entity_id] = (
+    return _memo(
+        "service_providers",
+        entity_id,
+        lambda: (
             ServiceProvider.objects.prefetch_related("endpoints")
             .filter(entity_id=entity_id)
             .first()
-        )
-    return cache.service_providers[entity_id]
+        ),
+    )
 
 
 def rules_for(sp: ServiceProvider) -> list[ClaimRule]:
     """The enabled global rules and the SP's own, in order."""
-    cache = _cache.fresh()
-    if sp.pk not in cache.rules:
-        cache.rules[sp.pk] = list(
+    return _memo(
+        "rules",
+        sp.pk,
+        lambda: list(
             ClaimRule.objects.filter(Q(service_provider=sp) | Q(service_provider__isnull=True))
             .filter(enabled=True)
             .order_by("order", "id")
-        )
-    return cache.rules[sp.pk]
+        ),
+    )
 
 
 def group_graph() -> GroupGraph:
-    cache = _cache.fresh()
-    if cache.group_graph is None:
-        cache.group_graph = GroupGraph.load()
-    return cache.group_graph
+    return _memo("group_graph", None, GroupGraph.load)
 
 
 def user(user_id) -> User | None:
     """A user by primary key, as the session names it."""
-    cache = _cache.fresh()
-    if user_id not in cache.users:
-        cache.users[user_id] = User.objects.filter(pk=user_id).first()
-    return cache.users[user_id]
+    return _memo("users", user_id, lambda: User.objects.filter(pk=user_id).first())
 
 
 def directory_entry(user: User) -> DirectoryEntry:
     """What the rules read about a user; read from the database once per change."""
-    cache = _cache.fresh()
-    if user.pk not in cache.entries:
-        cache.entries[user.pk] = DirectoryEntry.of(user, group_graph())
-    return cache.entries[user.pk]
+    return _memo("entries", user.pk, lambda: DirectoryEntry.of(user, group_graph()))
 
 
 def persistent_name_id(user, sp: ServiceProvider) -> str:
     """The opaque NameID a user keeps at an SP; created once, then read from memory."""
-    cache = _cache.fresh()
-    key = (user.pk, sp.pk)
-    if key not in cache.persistent_ids:
-        persistent, _ = PersistentNameID.objects.get_or_create(user=user, service_provider=sp)
-        cache.persistent_ids[key] = persistent.value
-    return cache.persistent_ids[key]
+    return _memo(
+        "persistent_ids",
+        (user.pk, sp.pk),
+        lambda: PersistentNameID.objects.get_or_create(user=user, service_provider=sp)[0].value,
+    )
 
 
 def bump() -> None:
     """Record a configuration change for every process, and forget it here at once."""
     if not ConfigGeneration.objects.filter(pk=1).update(value=F("value") + 1):
-        ConfigGeneration.objects.get_or_create(pk=1)
+        ConfigGeneration.objects.get_or_create(pk=1, defaults={"value": 1})
     forget()
 
 
-# A new persistent NameID changes nothing cached; deleting one does.
+# A new persistent NameID changes nothing cached; editing or deleting one does.
 _SAVES = (ServiceProvider, AssertionConsumerService, ClaimRule, Group, UserAttribute)
 _DELETES = (*_SAVES, PersistentNameID, User)
 
 
 @receiver(post_save)
-def configuration_saved(sender, update_fields=None, **kwargs) -> None:
-    if sender in _SAVES:
+def configuration_saved(sender, created=False, update_fields=None, **kwargs) -> None:
+    if sender in _SAVES or (sender is PersistentNameID and not created):
         bump()
     elif sender is User and set(update_fields or ()) != {"last_login"}:
         bump()  # but not for the last_login that every sign-in writes

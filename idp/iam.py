@@ -87,7 +87,7 @@ def sync_provider(
         raise SyncError(f"{error}: name a profile from ~/.aws/config.") from error
     except NoRegionError as error:
         raise SyncError(f"{error}: pass --region.") from error
-    except BotoCoreError as error:
+    except (BotoCoreError, ValueError) as error:  # botocore: ValueError("Invalid endpoint")
         raise SyncError(
             f"Could not reach AWS: {error}. Check --endpoint-url and the network."
         ) from error

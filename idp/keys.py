@@ -140,10 +140,25 @@ def stage(valid_days: int = 3650, key_pem: bytes | None = None, cert_pem: bytes 
 
 def import_key(key_pem: bytes, cert_pem: bytes) -> SigningKey:
     """Bring an existing key (say, one IAM already trusts): active if there is none, else next."""
-    _usable(key_pem, cert_pem)
+    material = _usable(key_pem, cert_pem)
     if signing_row() is None:
+        _check_validity(material.fingerprint, material.not_valid_before, material.not_valid_after)
         return store_key(key_pem, cert_pem, State.ACTIVE)
     return stage(key_pem=key_pem, cert_pem=cert_pem)
+
+
+def _check_validity(fingerprint: str, not_before, not_after, now=None) -> None:
+    """A key may sign only within its certificate's validity."""
+    now = now or timezone.now()
+    if not_after <= now:
+        raise KeyLifecycleError(
+            f"Key {fingerprint} expired on {not_after:%Y-%m-%d}; AWS may refuse its "
+            "signatures. Retire it and stage a new key."
+        )
+    if not_before > now:
+        raise KeyLifecycleError(
+            f"Key {fingerprint} is not valid before {not_before:%Y-%m-%d %H:%M}Z. Activate it then."
+        )
 
 
 def _get(fingerprint: str, state: str | None = None) -> SigningKey:
@@ -170,17 +185,7 @@ def activate(fingerprint: str = "", now: datetime.datetime | None = None) -> Sig
     )
     if key is None:
         raise KeyLifecycleError("There is no next key to activate. Run `rotate_key stage` first.")
-    now = now or timezone.now()
-    if key.not_valid_after <= now:
-        raise KeyLifecycleError(
-            f"Key {key.fingerprint} expired on {key.not_valid_after:%Y-%m-%d}; AWS may refuse "
-            "its signatures. Retire it and stage a new key."
-        )
-    if key.not_valid_before > now:
-        raise KeyLifecycleError(
-            f"Key {key.fingerprint} is not valid before {key.not_valid_before:%Y-%m-%d %H:%M}Z. "
-            "Activate it then."
-        )
+    _check_validity(key.fingerprint, key.not_valid_before, key.not_valid_after, now)
     if seconds := wait_needed(key.state_changed_at):
         raise KeyLifecycleError(
             f"Key {key.fingerprint[:16]} was staged moments ago; wait {seconds:.1f} s until "
@@ -267,6 +272,15 @@ class _KeyCache:
         return self.refresh()
 
     def refresh(self) -> KeyRing:
+        try:
+            return self._refresh()
+        except Exception:
+            # Forget the old ring, so that requests report the problem (503) rather
+            # than keep signing with a key that may have been retired meanwhile.
+            self._ring = None
+            raise
+
+    def _refresh(self) -> KeyRing:
         rows = list(
             SigningKey.objects.exclude(state=State.RETIRED)
             .order_by("created_at")

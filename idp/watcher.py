@@ -18,9 +18,12 @@ logger = logging.getLogger("fedmock.watcher")
 
 
 def _refresh() -> None:
-    keys.refresh_keys()
-    config.refresh()
-    audit.flush()
+    """Each step on its own: a key file gone bad must not stop the caches or the audit."""
+    for step in (keys.refresh_keys, config.refresh, audit.flush):
+        try:
+            step()
+        except Exception:
+            logger.exception("%s failed", step.__qualname__)
 
 
 def start(interval: float | None = None) -> threading.Thread:
@@ -29,12 +32,8 @@ def start(interval: float | None = None) -> threading.Thread:
     def watch() -> None:
         while True:
             time.sleep(interval)
-            try:
-                _refresh()
-            except Exception:  # a bad key file must not stop the thread; requests report it
-                logger.exception("refreshing keys or configuration failed")
-            finally:
-                close_old_connections()
+            _refresh()
+            close_old_connections()
 
     _refresh()
     keys.watched()

@@ -1,3 +1,5 @@
+import pytest
+
 from idp import audit
 from idp.models import AuditEvent
 
@@ -20,4 +22,22 @@ def test_a_full_buffer_flushes_by_itself(db, monkeypatch):
 
 def test_without_batching_each_event_is_written_at_once(db):
     audit.record(flow="sp-initiated", sp_entity_id="urn:x", outcome="refused")
+    assert AuditEvent.objects.count() == 1
+
+
+def test_a_failed_write_keeps_the_events(db, monkeypatch):
+    from django.db import DatabaseError
+
+    monkeypatch.setattr(audit._buffer, "batching", True)
+    audit.record(flow="sp-initiated", sp_entity_id="urn:x", outcome="sent")
+
+    def locked(*args, **kwargs):
+        raise DatabaseError("database is locked")
+
+    monkeypatch.setattr(AuditEvent.objects, "bulk_create", locked)
+    with pytest.raises(DatabaseError):
+        audit.flush()
+    monkeypatch.undo()
+    monkeypatch.setattr(audit._buffer, "batching", True)
+    audit.flush()
     assert AuditEvent.objects.count() == 1

@@ -490,3 +490,30 @@ def test_another_process_change_is_seen_within_the_refresh_interval(app, setting
 
     time.sleep(0.06)
     assert values(app, alice()) == ("new",)  # ...until the refresh interval has passed
+
+
+def test_editing_a_persistent_name_id_reaches_the_next_sign_on(aws_sp):
+    from idp.models import PersistentNameID
+
+    first = claims.release(alice(), aws_sp).name_id.value
+    row = PersistentNameID.objects.get(value=first)
+    row.value = "renamed"
+    row.save()
+    assert claims.release(alice(), aws_sp).name_id.value == "renamed"
+
+
+def test_a_read_that_races_a_change_is_not_kept(app):
+    """A value read before a change must not land in the tables made after it."""
+    from idp.models import ConfigGeneration
+
+    user = alice()
+    stale = User.objects.get(pk=user.pk)
+
+    def load_then_change():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        ConfigGeneration.objects.filter(pk=1).update(value=999)
+        config.refresh()  # as the watcher would, mid-query
+        return stale
+
+    config._memo("users", "race", load_then_change)
+    assert "race" not in config._cache.fresh_tables()["users"]

@@ -343,3 +343,66 @@ def test_cli_commands_name_the_provider():
         create == "aws iam create-saml-provider --name corp --saml-metadata-document file://md.xml"
     )
     assert "arn:aws:iam::111122223333:saml-provider/corp" in update
+
+
+# --- found in review ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rotate_key", "stage", "--days", "-1"),
+        ("rotate_key", "stage", "--days", "99999999"),
+        ("sync_iam_provider", "--name", "a/b", "--dry-run"),
+        ("rotate_key", "stage", "--sync-iam", "bad name"),
+    ],
+)
+def test_bad_arguments_are_command_errors(signing_key, args):
+    with pytest.raises(CommandError):
+        run(*args)
+
+
+def test_an_unusable_endpoint_is_one_line(signing_key, aws_credentials):
+    with pytest.raises(CommandError, match="Could not reach AWS"):
+        run(
+            "sync_iam_provider",
+            "--name",
+            "fedmock",
+            "--endpoint-url",
+            "localhost:5000",
+            "--account-id",
+            "111122223333",
+        )
+
+
+def test_import_key_refuses_a_non_rsa_certificate(db, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key_pem, _ = signing.generate_self_signed("rsa")
+    (tmp_path / "k.pem").write_bytes(key_pem)
+    (tmp_path / "c.pem").write_text(certificate(ed25519.Ed25519PrivateKey.generate()))
+    with pytest.raises(CommandError, match="only RSA"):
+        run("import_key", "--key", str(tmp_path / "k.pem"), "--cert", str(tmp_path / "c.pem"))
+
+
+def test_import_key_refuses_an_expired_key_as_the_active_one(db, tmp_path):
+    key_pem, cert_pem = certificate_pair(-10, -1)
+    (tmp_path / "k.pem").write_bytes(key_pem)
+    (tmp_path / "c.pem").write_bytes(cert_pem)
+    with pytest.raises(CommandError, match="expired"):
+        run("import_key", "--key", str(tmp_path / "k.pem"), "--cert", str(tmp_path / "c.pem"))
+
+
+def test_a_broken_key_file_stops_signing_instead_of_signing_with_an_old_key(signing_key):
+    keys.stage()
+    settle()
+    keys.activate()
+    staged = keys.signing_row()
+    keys.key_paths(staged.fingerprint)[0].write_bytes(b"garbage")
+    keys.forget_cached_keys()
+    with pytest.raises(Exception):  # noqa: B017 - whatever parsing raises
+        keys.refresh_keys()
+    from idp.saml.errors import SamlError
+
+    with pytest.raises((SamlError, ValueError)):
+        keys.active_key()

@@ -114,8 +114,10 @@ def self_signed_certificate(
 def load_key(key_pem: bytes, cert_pem: bytes) -> KeyMaterial:
     cert = x509.load_pem_x509_certificate(cert_pem)
     key = serialization.load_pem_private_key(key_pem, password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("only RSA signing keys are supported")
+    if not isinstance(key, rsa.RSAPrivateKey) or not isinstance(
+        cert.public_key(), rsa.RSAPublicKey
+    ):
+        raise ValueError("only RSA signing keys and certificates are supported")
     if key.public_key().public_numbers() != cert.public_key().public_numbers():
         raise ValueError("the certificate does not belong to the private key")
     cert_text = cert_pem.decode()

@@ -1,3 +1,4 @@
+import argparse
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -5,8 +6,16 @@ from django.utils import timezone
 
 from idp import keys
 from idp.iam import SyncError, cli_commands
-from idp.management.commands._iam_options import add_iam_options, sync
+from idp.management.commands._iam_options import add_iam_options, add_sync_option, sync
 from idp.models import SigningKey
+from idp.saml.errors import SamlError
+
+
+def lifetime_days(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 36500:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of days from 1 to 36500")
+    return int(text)
+
 
 NEXT_STEPS = {
     "stage": "The metadata now publishes the next key beside the active one. Push it to IAM, "
@@ -23,15 +32,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("step", choices=["status", "stage", "activate", "retire"])
         parser.add_argument("fingerprint", nargs="?", default="", help="a key (prefix suffices)")
-        parser.add_argument("--days", type=int, default=3650, help="stage: certificate lifetime")
+        parser.add_argument(
+            "--days", type=lifetime_days, default=3650, help="stage: certificate lifetime"
+        )
         parser.add_argument(
             "--no-wait",
             action="store_true",
             help="fail instead of waiting for every worker to see the previous step",
         )
-        parser.add_argument(
-            "--sync-iam", metavar="NAME", default="", help="then update this IAM SAML provider"
-        )
+        add_sync_option(parser)
         add_iam_options(parser)
 
     def handle(self, *args, step, fingerprint, days, no_wait, sync_iam, **options):
@@ -46,6 +55,8 @@ class Command(BaseCommand):
                 self.stdout.write(sync(sync_iam, options))
             except SyncError as error:
                 raise CommandError(str(error)) from error
+            except SamlError as error:
+                raise CommandError(f"{error.title}. {error.detail} {error.hint}") from error
         else:
             self.stdout.write(
                 "To update IAM:\n  python manage.py export_metadata -o fedmock-metadata.xml"

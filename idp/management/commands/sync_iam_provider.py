@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from idp.iam import SyncError
-from idp.management.commands._iam_options import add_iam_options, sync
+from idp.management.commands._iam_options import add_iam_options, provider_name, sync
 from idp.saml.errors import SamlError
 
 
@@ -9,7 +9,9 @@ class Command(BaseCommand):
     help = "Create or update the IAM SAML provider with this IdP's current metadata."
 
     def add_arguments(self, parser):
-        parser.add_argument("--name", required=True, help="the IAM SAML provider name")
+        parser.add_argument(
+            "--name", required=True, type=provider_name, help="the IAM SAML provider name"
+        )
         parser.add_argument(
             "--dry-run", action="store_true", help="print the AWS CLI commands instead"
         )
