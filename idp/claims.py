@@ -60,9 +60,6 @@ class Evaluation:
     attributes: tuple[Attribute, ...]
     trace: tuple[RuleOutcome, ...]
 
-    def producers(self, attribute_name: str) -> list[RuleOutcome]:
-        return [o for o in self.trace if o.rule.attribute_name == attribute_name and o.values]
-
 
 def _broken(rule: ClaimRule, sp: ServiceProvider, what: str) -> SamlError:
     return SamlError(

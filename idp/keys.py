@@ -344,7 +344,3 @@ def active_key() -> signing.KeyMaterial:
 def published_keys() -> tuple[signing.KeyMaterial, ...]:
     """Every key that is not retired: the active ones and any next one, oldest first."""
     return _cache.ring().published
-
-
-def published_certificates() -> list[str]:
-    return [material.cert_pem for material in published_keys()]

@@ -44,10 +44,6 @@ def _authentication(request: HttpRequest) -> sso.Authentication | None:
     return sso.Authentication(request.user, session[SESSION_INDEX], session[AUTHN_INSTANT])
 
 
-def _login_redirect(request: HttpRequest, next_url: str) -> HttpResponse:
-    return redirect(f"{reverse('login')}?{urlencode({'next': next_url})}")
-
-
 def _answer(request: HttpRequest, pending: sso.PendingRequest) -> HttpResponse:
     """Respond if the IdP session suffices; otherwise NoPassive, or a login that comes back."""
     auth = _authentication(request)
@@ -55,7 +51,8 @@ def _answer(request: HttpRequest, pending: sso.PendingRequest) -> HttpResponse:
         return _post_form(request, sso.respond(pending, auth))
     if pending.is_passive:
         return _post_form(request, sso.refuse_passive(pending))
-    return _login_redirect(request, reverse("sso-resume", args=[pending.to_token()]))
+    next_url = reverse("sso-resume", args=[pending.to_token()])
+    return redirect(f"{reverse('login')}?{urlencode({'next': next_url})}")
 
 
 @csrf_exempt

@@ -154,7 +154,7 @@ def test_global_rules_apply_to_every_sp_and_disabled_ones_to_none(app, aws_sp):
 
 def test_rule_trace_says_why_alice_got_a_role(aws_sp):
     evaluation = claims.evaluate_for(alice(), aws_sp)
-    [producer] = evaluation.producers(aws.ROLE)
+    [producer] = [o for o in evaluation.trace if o.rule.attribute_name == aws.ROLE and o.values]
     assert producer.rule.group_pattern.startswith("^AWS-")
     assert len(producer.values) == 3
     assert all(outcome.applied for outcome in evaluation.trace)
