@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -99,6 +101,17 @@ class CheckResponseForm(forms.Form):
     )
 
 
+def _has_model_perm(request, model, action: str) -> bool:
+    opts = model._meta
+    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+
+
+def _require(allowed: bool) -> None:
+    """Custom views check the permission they exercise, as UserAdmin.user_change_password does."""
+    if not allowed:
+        raise PermissionDenied
+
+
 def _admin_page(model_admin, request, template: str, title: str, **context):
     return TemplateResponse(
         request,
@@ -170,14 +183,54 @@ class ServiceProviderAdmin(admin.ModelAdmin):
             ),
         ] + super().get_urls()
 
-    @admin.action(description="Apply a ready-made rule set…")
+    # Permissions of the custom views; @admin.action(permissions=[X]) calls has_X_permission.
+
+    def has_preview_signed_response_permission(self, request) -> bool:
+        return request.user.has_perm("idp.preview_signed_response")
+
+    def has_apply_rule_set_permission(self, request) -> bool:
+        """A rule set changes the SP and replaces its claim rules."""
+        return self.has_change_permission(request) and self._may_replace_rules(request)
+
+    def _may_replace_rules(self, request) -> bool:
+        return _has_model_perm(request, ClaimRule, "add") and _has_model_perm(
+            request, ClaimRule, "delete"
+        )
+
+    def has_import_permission(self, request) -> bool:
+        """Enough to open the form; what the metadata does decides the rest (see import)."""
+        return self.has_add_permission(request) or self.has_change_permission(request)
+
+    def _tool_permissions(self, request) -> dict:
+        return {
+            "can_preview": self.has_preview_signed_response_permission(request),
+            "can_apply_rule_set": self.has_apply_rule_set_permission(request),
+            "can_import": self.has_import_permission(request),
+        }
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(
+            request, {**self._tool_permissions(request), **(extra_context or {})}
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(
+            request,
+            object_id,
+            form_url,
+            {**self._tool_permissions(request), **(extra_context or {})},
+        )
+
+    @admin.action(description="Apply a ready-made rule set…", permissions=["apply_rule_set"])
     def apply_rule_set(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one service provider.", messages.WARNING)
             return None
         return redirect(reverse("admin:idp_serviceprovider_rule_set", args=[queryset.get().pk]))
 
-    @admin.action(description="Preview the response for a user…")
+    @admin.action(
+        description="Preview the response for a user…", permissions=["preview_signed_response"]
+    )
     def preview(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one service provider.", messages.WARNING)
@@ -185,6 +238,7 @@ class ServiceProviderAdmin(admin.ModelAdmin):
         return redirect(reverse("admin:idp_serviceprovider_preview", args=[queryset.get().pk]))
 
     def rule_set_view(self, request, pk: int):
+        _require(self.has_apply_rule_set_permission(request))
         sp = get_object_or_404(ServiceProvider, pk=pk)
         form = RuleSetForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -205,6 +259,7 @@ class ServiceProviderAdmin(admin.ModelAdmin):
         )
 
     def preview_view(self, request, pk: int):
+        _require(self.has_preview_signed_response_permission(request))
         sp = get_object_or_404(ServiceProvider, pk=pk)
         form = PreviewForm(request.GET or None)
         result = problem = None
@@ -246,14 +301,25 @@ class ServiceProviderAdmin(admin.ModelAdmin):
         )
 
     def import_metadata(self, request):
+        _require(self.has_import_permission(request))
         form = MetadataImportForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                sp, created = register_from_metadata(
-                    form.cleaned_data["metadata"].encode(),
-                    form.cleaned_data["name"],
-                    form.cleaned_data["rule_set"],
-                )
+                # Whether the metadata creates or updates an SP is known only once it is
+                # read; a step the user may not take rolls the whole import back.
+                with transaction.atomic():
+                    sp, created = register_from_metadata(
+                        form.cleaned_data["metadata"].encode(),
+                        form.cleaned_data["name"],
+                        form.cleaned_data["rule_set"],
+                    )
+                    _require(
+                        self.has_add_permission(request)
+                        if created
+                        else self.has_change_permission(request, sp)
+                    )
+                    if form.cleaned_data["rule_set"]:
+                        _require(self._may_replace_rules(request))
             except SamlError as error:
                 form.add_error("metadata", f"{error.title}. {error.detail} {error.hint}")
             else:
@@ -299,7 +365,16 @@ class SigningKeyAdmin(admin.ModelAdmin):
         return signer is not None and signer.pk == key.pk
 
     def has_add_permission(self, request) -> bool:
+        # A row without key material would break signing: keys come only from staging.
         return False
+
+    def has_stage_permission(self, request) -> bool:
+        """Staging creates a SigningKey row, so it takes the model's own add permission."""
+        return _has_model_perm(request, SigningKey, "add")
+
+    def changelist_view(self, request, extra_context=None):
+        context = {"can_stage": self.has_stage_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     def _step(self, request, step, *args) -> None:
         try:
@@ -315,16 +390,17 @@ class SigningKeyAdmin(admin.ModelAdmin):
             )
 
     def stage_view(self, request):
+        _require(self.has_stage_permission(request))
         if request.method == "POST":
             self._step(request, keys.stage)
         return redirect(reverse("admin:idp_signingkey_changelist"))
 
-    @admin.action(description="Activate the selected next key")
+    @admin.action(description="Activate the selected next key", permissions=["change"])
     def activate_key(self, request, queryset):
         for key in queryset:
             self._step(request, keys.activate, key.fingerprint)
 
-    @admin.action(description="Retire the selected keys")
+    @admin.action(description="Retire the selected keys", permissions=["change"])
     def retire_key(self, request, queryset):
         for key in queryset:
             self._step(request, keys.retire, key.fingerprint)

@@ -158,6 +158,11 @@ class ServiceProvider(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "service provider"
+        # The preview signs a real assertion for any user: AWS would accept it, so it
+        # needs more than the right to view or change the SP.
+        permissions = [
+            ("preview_signed_response", "Can preview a signed response for any user"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.entity_id
