@@ -169,6 +169,10 @@ class ServiceProviderAdmin(admin.ModelAdmin):
         ),
         ("IdP-initiated", {"fields": ["allow_idp_initiated", "default_relay_state"]}),
         ("Signed requests", {"fields": ["request_certificate", "require_signed_requests"]}),
+        (
+            "Encryption",
+            {"fields": ["encrypt_assertions", "encryption_certificate", "encryption_algorithm"]},
+        ),
         ("Metadata", {"classes": ["collapse"], "fields": ["metadata_xml", "updated_at"]}),
     ]
 
