@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from users.models import DirectoryEntry, Group, GroupGraph, User, UserAttribute
 
@@ -25,6 +26,7 @@ from .models import (
     ClaimRule,
     ConfigGeneration,
     PersistentNameID,
+    RevokedSession,
     ServiceProvider,
 )
 
@@ -83,8 +85,20 @@ def _memo(table: str, key, load: Callable[[], T]) -> T:
     return values[key]
 
 
+def _memo_found(table: str, key, load: Callable[[], T | None]) -> T | None:
+    """Like _memo, but "not found" is never stored: unknown keys come from the
+    outside (any issuer, any ?sp=), and remembering each would grow memory without bound."""
+    values = _cache.fresh_tables()[table]
+    if key in values:
+        return values[key]
+    found = load()
+    if found is not None:
+        values[key] = found
+    return found
+
+
 def service_provider(entity_id: str) -> ServiceProvider | None:
-    return _memo(
+    return _memo_found(
         "service_providers",
         entity_id,
         lambda: (
@@ -114,7 +128,7 @@ def group_graph() -> GroupGraph:
 
 def user(user_id) -> User | None:
     """A user by primary key, as the session names it."""
-    return _memo("users", user_id, lambda: User.objects.filter(pk=user_id).first())
+    return _memo_found("users", user_id, lambda: User.objects.filter(pk=user_id).first())
 
 
 def directory_entry(user: User) -> DirectoryEntry:
@@ -131,6 +145,19 @@ def persistent_name_id(user, sp: ServiceProvider) -> str:
     )
 
 
+def revoked_sessions() -> frozenset[str]:
+    """The indexes of signed-out sessions whose cookies have not expired yet."""
+    return _memo(
+        "revoked_sessions",
+        None,
+        lambda: frozenset(
+            RevokedSession.objects.filter(expires_at__gt=timezone.now()).values_list(
+                "session_index", flat=True
+            )
+        ),
+    )
+
+
 def bump() -> None:
     """Record a configuration change for every process, and forget it here at once."""
     if not ConfigGeneration.objects.filter(pk=1).update(value=F("value") + 1):
@@ -139,22 +166,30 @@ def bump() -> None:
 
 
 # A new persistent NameID changes nothing cached; editing or deleting one does.
-_SAVES = (ServiceProvider, AssertionConsumerService, ClaimRule, Group, UserAttribute)
-_DELETES = (*_SAVES, PersistentNameID, User)
+# An expired revocation that is pruned changes nothing either. Receivers are
+# connected per model: a receiver for every sender would stop Django from
+# fast-deleting anything, so pruning the audit would load each row first.
+_CONFIGURATION = (ServiceProvider, AssertionConsumerService, ClaimRule, Group, UserAttribute)
 
 
-@receiver(post_save)
 def configuration_saved(sender, created=False, update_fields=None, **kwargs) -> None:
-    if sender in _SAVES or (sender is PersistentNameID and not created):
-        bump()
-    elif sender is User and set(update_fields or ()) != {"last_login"}:
-        bump()  # but not for the last_login that every sign-in writes
+    if sender is PersistentNameID and created:
+        return
+    if sender is User and set(update_fields or ()) == {"last_login"}:
+        return  # the last_login that every sign-in writes changes nothing cached
+    bump()
 
 
-@receiver(post_delete)
 def configuration_deleted(sender, **kwargs) -> None:
-    if sender in _DELETES:
-        bump()
+    bump()
+
+
+for _model in (*_CONFIGURATION, PersistentNameID, User, RevokedSession):
+    post_save.connect(configuration_saved, sender=_model, dispatch_uid=f"bump-{_model.__name__}")
+for _model in (*_CONFIGURATION, PersistentNameID, User):
+    post_delete.connect(
+        configuration_deleted, sender=_model, dispatch_uid=f"bump-del-{_model.__name__}"
+    )
 
 
 @receiver(m2m_changed, sender=Group.member_of.through)

@@ -1,7 +1,9 @@
 import re
 import secrets
+from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -12,6 +14,7 @@ from django.core.validators import (
     URLValidator,
 )
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from . import rule_syntax
@@ -69,7 +72,11 @@ def _rsa_certificate_problem(pem: str) -> str:
             "Not a PEM certificate: paste the block from -----BEGIN CERTIFICATE----- "
             "to -----END CERTIFICATE-----."
         )
-    if not isinstance(certificate.public_key(), rsa.RSAPublicKey):
+    try:
+        public_key = certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm):  # SM2, GOST and other keys OpenSSL cannot load
+        public_key = None
+    if not isinstance(public_key, rsa.RSAPublicKey):
         return "Only RSA certificates are supported."
     return ""
 
@@ -140,7 +147,24 @@ class ServiceProvider(models.Model):
         blank=True,
         help_text="Verifies signed AuthnRequests from this SP.",
     )
-    require_signed_requests = models.BooleanField(default=False)
+    require_signed_requests = models.BooleanField(
+        default=False,
+        help_text="Refuse AuthnRequests whose signature did not verify against the "
+        "certificate above.",
+    )
+    ignore_unverifiable_signatures = models.BooleanField(
+        "ignore request signatures it cannot check",
+        default=False,
+        help_text="Without a certificate, a signed AuthnRequest is refused, since its "
+        "signature cannot be checked. Tick this to treat such requests as unsigned instead.",
+    )
+    request_max_age = models.PositiveIntegerField(
+        "AuthnRequest clock window (seconds)",
+        default=300,
+        validators=[MinValueValidator(30), MaxValueValidator(86400)],
+        help_text="AuthnRequests whose IssueInstant is further than this from the IdP's "
+        "clock, either way, are refused.",
+    )
     encrypt_assertions = models.BooleanField(
         default=False, help_text="Sign the assertion, then encrypt it to the SP (R14)."
     )
@@ -162,6 +186,17 @@ class ServiceProvider(models.Model):
         # needs more than the right to view or change the SP.
         permissions = [
             ("preview_signed_response", "Can preview a signed response for any user"),
+        ]
+        constraints = [
+            # A signature that cannot be checked proves nothing: the database itself
+            # refuses "require signed requests" without the certificate to check them.
+            models.CheckConstraint(
+                condition=Q(require_signed_requests=False)
+                | ~Q(request_certificate__regex=r"^\s*$"),
+                name="signed_requests_need_a_certificate",
+                violation_error_message="Add the SP's signing certificate before requiring "
+                "signed requests.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -195,12 +230,22 @@ class ServiceProvider(models.Model):
             raise ValidationError(errors)
 
 
+def port_in_range(url: str) -> None:
+    """URLValidator takes any five digits as a port; a response cannot be posted to 99999."""
+    try:
+        port = urlsplit(url).port
+    except ValueError as error:
+        raise ValidationError(f"Not a usable URL: {error}.") from error
+    if port == 0:
+        raise ValidationError("Port 0 cannot receive a response.")
+
+
 class AssertionConsumerService(models.Model):
     service_provider = models.ForeignKey(
         ServiceProvider, on_delete=models.CASCADE, related_name="endpoints"
     )
     location = models.CharField(
-        max_length=1024, validators=[URLValidator(schemes=["http", "https"])]
+        max_length=1024, validators=[URLValidator(schemes=["http", "https"]), port_in_range]
     )
     binding = models.CharField(max_length=128, choices=BINDING_CHOICES, default=c.BINDING_POST)
     index = models.PositiveIntegerField(default=0)
@@ -418,6 +463,41 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username} → {self.sp_entity_id}"
+
+
+class AnsweredRequest(models.Model):
+    """An AuthnRequest ID that has had its response: each one gets exactly one.
+
+    The unique constraint makes the claim atomic across workers and hosts; rows are
+    pruned once the request could no longer be answered anyway.
+    """
+
+    sp_entity_id = models.CharField(max_length=1024)
+    request_id = models.CharField(max_length=256)
+    answered_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sp_entity_id", "request_id"], name="one_answer_per_request"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} from {self.sp_entity_id}"
+
+
+class RevokedSession(models.Model):
+    """An IdP session that signed out: its cookie is refused until it would have expired."""
+
+    session_index = models.CharField(max_length=64, unique=True)
+    username = models.CharField(max_length=150, blank=True)
+    revoked_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.session_index} ({self.username})"
 
 
 class ConfigGeneration(models.Model):

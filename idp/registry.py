@@ -10,6 +10,19 @@ from .saml.errors import SamlError
 from .saml.metadata import parse_sp_metadata
 
 
+def _validated(instance, what: str = ""):
+    try:
+        instance.full_clean()
+    except ValidationError as error:
+        problems = "; ".join(f"{field}: {' '.join(m)}" for field, m in error.message_dict.items())
+        raise SamlError(
+            "The metadata describes an SP this IdP cannot register",
+            f"{what}: {problems}" if what else problems,
+            "Correct the metadata, or register the SP by hand in the admin.",
+        ) from error
+    return instance
+
+
 @transaction.atomic
 def register_from_metadata(
     xml: bytes, name: str = "", rule_set: str = ""
@@ -41,27 +54,21 @@ def register_from_metadata(
             c.NAMEID_TRANSIENT: ServiceProvider.NameIDSource.TRANSIENT,
             c.NAMEID_UNSPECIFIED: ServiceProvider.NameIDSource.USERNAME,
         }.get(supported[0], ServiceProvider.NameIDSource.PERSISTENT)
-    try:
-        sp.full_clean()
-    except ValidationError as error:
-        problems = "; ".join(f"{field}: {' '.join(m)}" for field, m in error.message_dict.items())
-        raise SamlError(
-            "The metadata describes an SP this IdP cannot register",
-            problems,
-            "Correct the metadata, or register the SP by hand in the admin.",
-        ) from error
+    _validated(sp)
     sp.save()
     sp.endpoints.all().delete()
-    AssertionConsumerService.objects.bulk_create(
-        AssertionConsumerService(
-            service_provider=sp,
-            location=endpoint.location,
-            binding=endpoint.binding,
-            index=endpoint.index,
-            is_default=endpoint.is_default,
-        )
-        for endpoint in described.assertion_consumer_services
-    )
+    for endpoint in described.assertion_consumer_services:
+        # One by one through full_clean: bulk_create would skip the model's validation.
+        _validated(
+            AssertionConsumerService(
+                service_provider=sp,
+                location=endpoint.location,
+                binding=endpoint.binding,
+                index=endpoint.index,
+                is_default=endpoint.is_default,
+            ),
+            what=f"ACS {endpoint.location[:200]}",
+        ).save()
     if rule_set:
         try:
             apply_rule_set(sp, rule_set)

@@ -1,7 +1,7 @@
 import secrets
 import time
 
-from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 
 AUTHN_INSTANT = "fedmock_authn_instant"
@@ -13,3 +13,12 @@ def remember_authentication(sender, request, user, **kwargs):
     """When the user proved who they are: ForceAuthn and AuthnStatement need it."""
     request.session[AUTHN_INSTANT] = time.time()
     request.session[SESSION_INDEX] = "_" + secrets.token_hex(16)
+
+
+@receiver(user_logged_out)
+def revoke_session(sender, request, user, **kwargs):
+    """A signed cookie cannot be taken back, so the session is refused on the server."""
+    from .sessions import revoke  # sessions.py imports this module
+
+    if request is not None:
+        revoke(request.session.get(SESSION_INDEX, ""), user.get_username() if user else "")

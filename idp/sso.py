@@ -1,6 +1,6 @@
 """The sign-on pipeline, in order:
 
-    bindings.decode -> requests.parse (+ SP registry) -> [login] -> claims.release
+    bindings.decode -> authn_requests.parse (+ SP registry) -> [login] -> claims.release
     -> aws checks -> responses.build -> signing.sign -> bindings.post_form -> audit.record
 
 This is the only module that calls every step. Views hand it plain mappings (the
@@ -10,16 +10,16 @@ and render what it returns; IdP-initiated sign-on enters at claims.release.
 
 import datetime
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing as django_signing
 from lxml import etree
 
-from . import audit, claims, config, identity, keys
+from . import audit, claims, config, identity, keys, replay
 from .models import AuditEvent, ServiceProvider
-from .saml import aws, bindings, requests, responses, signing
+from .saml import authn_requests, aws, bindings, responses, signing
 from .saml import constants as c
 from .saml.errors import SamlError
 from .saml.metadata import Endpoint
@@ -47,6 +47,7 @@ class PendingRequest:
     is_passive: bool
     name_id_format: str
     received_at: float
+    notes: tuple[str, ...] = ()  # warnings about the request, for the audit
 
     def to_token(self) -> str:
         """A signed, URL-safe token: the request survives a login that replaces the session."""
@@ -55,7 +56,8 @@ class PendingRequest:
     @classmethod
     def from_token(cls, token: str) -> "PendingRequest":
         try:
-            return cls(**django_signing.loads(token, salt=_TOKEN_SALT, max_age=PENDING_MAX_AGE))
+            fields = django_signing.loads(token, salt=_TOKEN_SALT, max_age=PENDING_MAX_AGE)
+            return cls(**{**fields, "notes": tuple(fields.get("notes", ()))})
         except django_signing.SignatureExpired as error:
             raise SamlError(
                 "This sign-on request has expired",
@@ -106,17 +108,60 @@ def _endpoints(sp: ServiceProvider) -> list[Endpoint]:
     return [Endpoint(e.location, e.binding, e.index, e.is_default) for e in sp.endpoints.all()]
 
 
-def _require_signature(sp: ServiceProvider, signed: bool) -> None:
-    if sp.require_signed_requests and not signed:
-        raise SamlError(
-            "The AuthnRequest is not signed",
-            f"{sp} is configured to send signed AuthnRequests only.",
-            "Turn on request signing at the SP, or clear 'require signed requests' in the admin.",
+class UncheckableSignature(SamlError):
+    def __init__(self, sp: ServiceProvider):
+        super().__init__(
+            "The AuthnRequest is signed, but this IdP cannot check the signature",
+            f"No signing certificate is registered for {sp}, so the signature proves nothing "
+            "and the request is refused rather than trusted.",
+            "Register the SP's signing certificate (re-import its metadata, or paste it in the "
+            "admin), or, if unsigned requests are fine, tick 'ignore request signatures it "
+            "cannot check' on the SP.",
         )
 
 
-def _pending(request: requests.AuthnRequest, sp: ServiceProvider, relay_state: str):
-    acs = requests.choose_acs(request, _endpoints(sp))
+def _verified(sp: ServiceProvider, signed: bool, verify: Callable[[str], None]) -> bool:
+    """Whether the request carries a signature that verified. One that is present verifies,
+    or the request is refused; it is treated as absent only if the SP is set up that way."""
+    certificate = sp.request_certificate.strip()
+    if signed and certificate:
+        verify(certificate)
+        return True
+    if signed and not sp.ignore_unverifiable_signatures:
+        raise UncheckableSignature(sp)
+    if sp.require_signed_requests:
+        raise SamlError(
+            "The AuthnRequest is not signed",
+            f"{sp} is configured to accept signed AuthnRequests only.",
+            "Turn on request signing at the SP, or clear 'require signed requests' in the admin.",
+        )
+    return False
+
+
+def _request_notes(sp: ServiceProvider, acs_url: str, signature_algorithm: str) -> tuple[str, ...]:
+    notes = []
+    if signature_algorithm == c.SIG_RSA_SHA1:
+        notes.append(f"{sp} {_SHA1_REQUESTS}, which is deprecated; switch the SP to RSA-SHA256.")
+    notes += _acs_notes(sp, acs_url)
+    return tuple(notes)
+
+
+def _acs_notes(sp: ServiceProvider, acs_url: str) -> list[str]:
+    if acs_url.startswith("http://") and not sp.is_checked:
+        return [
+            f"The ACS {acs_url} is plain http://: the signed assertion crosses the network "
+            "readable by anyone on the path. Use https:// outside a lab."
+        ]
+    return []
+
+
+def _pending(
+    request: authn_requests.AuthnRequest,
+    sp: ServiceProvider,
+    relay_state: str,
+    signature_algorithm: str = "",
+) -> PendingRequest:
+    acs = authn_requests.choose_acs(request, _endpoints(sp))
     return PendingRequest(
         request_id=request.id,
         sp_entity_id=sp.entity_id,
@@ -126,11 +171,12 @@ def _pending(request: requests.AuthnRequest, sp: ServiceProvider, relay_state: s
         is_passive=request.is_passive,
         name_id_format=request.name_id_format,
         received_at=time.time(),
+        notes=_request_notes(sp, acs.location, signature_algorithm),
     )
 
 
-def _parse(xml: bytes) -> tuple[requests.AuthnRequest, ServiceProvider]:
-    request = requests.parse(xml)
+def _parse(xml: bytes) -> tuple[authn_requests.AuthnRequest, ServiceProvider]:
+    request = authn_requests.parse(xml)
     if request.destination and request.destination != identity.sso_url():
         raise SamlError(
             "The AuthnRequest is addressed to another endpoint",
@@ -138,35 +184,68 @@ def _parse(xml: bytes) -> tuple[requests.AuthnRequest, ServiceProvider]:
             f"{identity.sso_url()}.",
             "Reload this IdP's metadata at the SP, or set IDP_BASE_URL to the URL the SP uses.",
         )
-    return request, _service_provider(request.issuer)
+    sp = _service_provider(request.issuer)
+    authn_requests.check_fresh(request, _now(), sp.request_max_age)
+    return request, sp
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def receive_redirect(raw_query: str) -> PendingRequest:
     """An AuthnRequest over HTTP-Redirect: decode, parse, check signature and SP registry."""
     fields, signed_octets = bindings.redirect_parameters(raw_query)
     relay_state = bindings.check_relay_state(fields.get("RelayState", ""))
-    request, sp = _parse(bindings.decode_redirect(fields.get("SAMLRequest", "")))
-    signed = "Signature" in fields
-    if signed and sp.request_certificate.strip():
-        signing.verify_detached(
-            signed_octets,
-            fields["Signature"],
-            fields.get("SigAlg", ""),
-            sp.request_certificate.strip(),
+    xml = bindings.decode_redirect(fields.get("SAMLRequest", ""))
+    request, sp = _parse(xml)
+    if request.is_signed:
+        raise SamlError(
+            "The HTTP-Redirect request carries an XML signature",
+            "Over HTTP-Redirect the signature travels in the Signature and SigAlg parameters; "
+            "one inside the deflated AuthnRequest cannot be checked reliably.",
+            "Remove the ds:Signature from the AuthnRequest and sign the query string, or post "
+            "the signed request over HTTP-POST.",
         )
-    _require_signature(sp, signed)
-    return _pending(request, sp, relay_state)
+    signed = "Signature" in fields or "SigAlg" in fields
+    algorithm = fields.get("SigAlg", "")
+    if signed:
+        signing.check_signature_algorithm(algorithm)
+        if "Signature" not in fields:
+            raise SamlError(
+                "SigAlg without a Signature",
+                "The query names a signature algorithm but carries no Signature.",
+                "Send both Signature and SigAlg, or neither.",
+            )
+    _verified(
+        sp,
+        signed,
+        lambda certificate: signing.verify_detached(
+            signed_octets, fields["Signature"], algorithm, certificate
+        ),
+    )
+    return _pending(request, sp, relay_state, algorithm)
 
 
 def receive_post(fields: Mapping[str, str]) -> PendingRequest:
     """An AuthnRequest over HTTP-POST: decode, parse, check signature and SP registry."""
     relay_state = bindings.check_relay_state(fields.get("RelayState", ""))
     xml = bindings.decode_post(fields.get("SAMLRequest", ""))
+    root = bindings.parse_xml(xml, "The SAMLRequest")
+    # The allow-list runs before anything canonicalises, whatever the SP's settings.
+    signature = signing.enveloped_signature(root)
     request, sp = _parse(xml)
-    if request.is_signed and sp.request_certificate.strip():
-        signing.verify_enveloped(bindings.parse_xml(xml), sp.request_certificate.strip())
-    _require_signature(sp, request.is_signed)
-    return _pending(request, sp, relay_state)
+    _verified(
+        sp,
+        signature is not None,
+        lambda certificate: signing.verify_enveloped(root, certificate),
+    )
+    algorithm = (
+        signature.find(f"{{{c.DS}}}SignedInfo/{{{c.DS}}}SignatureMethod").get("Algorithm", "")
+        if signature is not None
+        else ""
+    )
+    return _pending(request, sp, relay_state, algorithm)
 
 
 def _context(sp: ServiceProvider, acs_url: str, in_response_to: str | None, auth=None):
@@ -291,6 +370,7 @@ def _issue(
     auth: Authentication,
     flow: str,
     in_response_to: str | None,
+    notes: tuple[str, ...] = (),
 ) -> bindings.PostForm:
     username = auth.user.get_username()
     try:
@@ -312,14 +392,34 @@ def _issue(
         response_id=context.response_id,
         acs_url=acs_url,
         roles=[p.role_arn for p in aws.role_pairs(release)],
-        detail="\n".join(str(f) for f in findings),
+        detail="\n".join([*(str(f) for f in findings), *(f"warning: {n}" for n in notes)]),
     )
     return form
+
+
+def _claim(pending: PendingRequest, sp: ServiceProvider, username: str = "") -> None:
+    """Each AuthnRequest gets one response: a reused resume link or a replay is refused here."""
+    try:
+        replay.claim(
+            sp.entity_id,
+            pending.request_id,
+            _now(),
+            keep_for=PENDING_MAX_AGE + 2 * sp.request_max_age,
+        )
+    except replay.AlreadyAnswered as error:
+        raise _refuse(error, SP_INITIATED, sp.entity_id, username, pending.request_id) from None
 
 
 def status_response(pending: PendingRequest, status: str, message: str) -> bindings.PostForm:
     """Tell the SP why no assertion comes (NoPassive, InvalidNameIDPolicy), in a signed Response."""
     sp = _service_provider(pending.sp_entity_id)
+    _claim(pending, sp)
+    return _status_response(sp, pending, status, message)
+
+
+def _status_response(
+    sp: ServiceProvider, pending: PendingRequest, status: str, message: str
+) -> bindings.PostForm:
     context = _context(sp, pending.acs_url, pending.request_id)
     root = responses.build_status(context, c.STATUS_RESPONDER, status, message)
     signed = signing.sign(
@@ -351,14 +451,22 @@ def refuse_passive(pending: PendingRequest) -> bindings.PostForm:
 def respond(pending: PendingRequest, auth: Authentication) -> bindings.PostForm:
     """Answer an AuthnRequest for a signed-in user."""
     sp = _service_provider(pending.sp_entity_id)
+    _claim(pending, sp, auth.user.get_username())
     try:
         release = claims.release(auth.user, sp, pending.name_id_format)
     except claims.NameIDUnavailable as error:
         if pending.name_id_format:
-            return status_response(pending, c.STATUS_INVALID_NAMEID_POLICY, error.detail)
+            return _status_response(sp, pending, c.STATUS_INVALID_NAMEID_POLICY, error.detail)
         raise _refuse(error, SP_INITIATED, sp.entity_id, auth.user.get_username()) from None
     return _issue(
-        sp, release, pending.acs_url, pending.relay_state, auth, SP_INITIATED, pending.request_id
+        sp,
+        release,
+        pending.acs_url,
+        pending.relay_state,
+        auth,
+        SP_INITIATED,
+        pending.request_id,
+        pending.notes,
     )
 
 
@@ -375,7 +483,7 @@ def idp_initiated(
             status=403,
         )
     relay_state = bindings.check_relay_state(relay_state or sp.default_relay_state)
-    acs = requests.default_endpoint(sp.entity_id, _endpoints(sp))
+    acs = authn_requests.default_endpoint(sp.entity_id, _endpoints(sp))
     release = claims.release(auth.user, sp)
     if role_arn:
         release = aws.only_role(release, role_arn)
@@ -387,7 +495,8 @@ def idp_initiated(
                 status=403,
             )
             raise _refuse(error, IDP_INITIATED, sp.entity_id, auth.user.get_username())
-    return _issue(sp, release, acs.location, relay_state, auth, IDP_INITIATED, None)
+    notes = tuple(_acs_notes(sp, acs.location))
+    return _issue(sp, release, acs.location, relay_state, auth, IDP_INITIATED, None, notes)
 
 
 @dataclass(frozen=True)
@@ -407,15 +516,39 @@ def _pretty(xml: bytes) -> str:
     return etree.tostring(etree.fromstring(xml), pretty_print=True).decode()
 
 
+_SHA1_REQUESTS = "signs its AuthnRequests with RSA-SHA1"
+
+
+def _security_findings(sp: ServiceProvider, acs_url: str) -> list[aws.Finding]:
+    """What the preview warns of beyond AWS's rules: plain http, and SHA-1 on either side."""
+    notes = _acs_notes(sp, acs_url)
+    sha1 = sp.signature_algorithm == c.SIG_RSA_SHA1 or sp.digest_algorithm == c.DIGEST_SHA1
+    if not sp.is_checked and sha1:
+        notes.append(
+            f"{sp}'s responses are signed with SHA-1; use SHA-256 unless the SP cannot verify it."
+        )
+    last_request = (
+        AuditEvent.objects.filter(sp_entity_id=sp.entity_id, flow=SP_INITIATED)
+        .order_by("-created_at")
+        .values_list("detail", flat=True)
+        .first()
+    )
+    if last_request and _SHA1_REQUESTS in last_request:
+        notes.append(f"The last AuthnRequest from {sp} was signed with RSA-SHA1 (see the audit).")
+    return [aws.warning("SEC", note) for note in notes]
+
+
 def preview(user, sp: ServiceProvider) -> Preview:
     """The IdP-initiated response for this user, built and signed, but neither sent nor logged."""
-    acs = requests.default_endpoint(sp.entity_id, _endpoints(sp))
+    acs = authn_requests.default_endpoint(sp.entity_id, _endpoints(sp))
     evaluation = claims.evaluate_for(user, sp)
     release = Release(claims.name_id_for(user, sp), evaluation.attributes)
     context = _context(sp, acs.location, None)
     signed = _signed_response(sp, release, context)
-    findings = _findings(sp, release, acs.location) + _size_findings(
-        sp, bindings.post_form(acs.location, signed)
+    findings = (
+        _findings(sp, release, acs.location)
+        + _size_findings(sp, bindings.post_form(acs.location, signed))
+        + _security_findings(sp, acs.location)
     )
     return Preview(
         release=release,

@@ -11,15 +11,31 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils import timezone
 
-from . import audit, config, keys
+from . import audit, config, keys, replay, sessions
 
 logger = logging.getLogger("fedmock.watcher")
 
 
+PRUNE_EVERY_SECONDS = 60.0
+_last_prune = float("-inf")
+
+
+def prune_expired() -> None:
+    """Drop answered-request claims and session revocations that can no longer matter."""
+    global _last_prune
+    if time.monotonic() - _last_prune < PRUNE_EVERY_SECONDS:
+        return
+    _last_prune = time.monotonic()
+    now = timezone.now()
+    replay.prune(now)
+    sessions.prune(now)
+
+
 def _refresh() -> None:
     """Each step on its own: a key file gone bad must not stop the caches or the audit."""
-    for step in (keys.refresh_keys, config.refresh, audit.flush):
+    for step in (keys.refresh_keys, config.refresh, audit.flush, prune_expired):
         try:
             step()
         except Exception:

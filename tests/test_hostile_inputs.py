@@ -1,6 +1,7 @@
 """Malformed and hostile input: every one gets a 4xx page that says what and how to fix it."""
 
 import base64
+import datetime
 import zlib
 
 import pytest
@@ -20,9 +21,10 @@ def authn_request(
     request_id: str | None = "_req1",
     attributes: str = "",
     root: str = "AuthnRequest",
-    instant: str = "2026-01-01T00:00:00Z",
+    instant: str | None = None,
     prolog: str = "",
 ) -> bytes:
+    instant = instant or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     parts = [f'Version="{version}"', f'IssueInstant="{instant}"']
     if request_id:
         parts.append(f'ID="{request_id}"')

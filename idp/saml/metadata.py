@@ -12,7 +12,13 @@ from saml2 import md
 from . import constants as c
 from .bindings import parse_xml
 from .errors import SamlError
-from .signing import KeyMaterial, cert_base64, pem_from_base64, sign_element
+from .signing import (
+    KeyMaterial,
+    cert_base64,
+    check_signature_profile,
+    pem_from_base64,
+    sign_element,
+)
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,31 @@ def _true(value: str | None) -> bool:
     return (value or "").strip().lower() in {"true", "1"}
 
 
+# Standard bindings an SP may list for its ACS that this IdP never answers with
+# (Shibboleth lists Artifact and PAOS): skipped on import. Any other binding is
+# stored only if the model accepts it.
+OTHER_SAML_BINDINGS = frozenset(
+    {
+        "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact",
+        "urn:oasis:names:tc:SAML:2.0:bindings:PAOS",
+        "urn:oasis:names:tc:SAML:2.0:bindings:SOAP",
+        "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST-SimpleSign",
+        "urn:oasis:names:tc:SAML:1.0:profiles:browser-post",
+        "urn:oasis:names:tc:SAML:1.0:profiles:artifact-01",
+    }
+)
+
+
 def parse_sp_metadata(xml: bytes) -> SpMetadata:
-    """The first SPSSODescriptor in an EntityDescriptor (or an EntitiesDescriptor)."""
+    """The first SPSSODescriptor in an EntityDescriptor (or an EntitiesDescriptor).
+
+    fedmock does not verify metadata signatures (the operator vouches for what they
+    import), but it refuses one that lists work outside its allow-list, so no later
+    verifier can be made to run it.
+    """
     root = parse_xml(xml, "The metadata")
+    for signature in root.iter(f"{{{c.DS}}}Signature"):
+        check_signature_profile(signature)
     if root.tag == f"{{{c.MD}}}EntitiesDescriptor":
         children = root.findall(f"{{{c.MD}}}EntityDescriptor")
         sp_entities = [e for e in children if e.find(f"{{{c.MD}}}SPSSODescriptor") is not None]
@@ -146,14 +174,15 @@ def parse_sp_metadata(xml: bytes) -> SpMetadata:
         )
     descriptor = entity.spsso_descriptor[0]
     services = tuple(
-        _endpoint(acs, position)
+        endpoint
         for position, acs in enumerate(descriptor.assertion_consumer_service)
+        if (endpoint := _endpoint(acs, position)).binding not in OTHER_SAML_BINDINGS
     )
     if not services:
         raise SamlError(
-            "The metadata has no AssertionConsumerService",
-            f"Entity {entity_id!r} lists nowhere to send responses.",
-            "Add an md:AssertionConsumerService to the SP's metadata.",
+            "The metadata has no AssertionConsumerService this IdP can use",
+            f"Entity {entity_id!r} lists no HTTP-POST or HTTP-Redirect ACS to send responses to.",
+            f'Add an md:AssertionConsumerService with Binding="{c.BINDING_POST}".',
         )
     indexes = [endpoint.index for endpoint in services]
     if len(set(indexes)) != len(indexes):
@@ -184,7 +213,17 @@ def parse_sp_metadata(xml: bytes) -> SpMetadata:
 
 def _endpoint(acs, position: int) -> Endpoint:
     location = (acs.location or "").strip()
-    parts = urlsplit(location)
+    try:
+        parts = urlsplit(location)
+        if parts.port == 0:  # .port itself raises for one outside 0-65535
+            raise ValueError("port 0")
+    except ValueError as error:
+        raise SamlError(
+            "An AssertionConsumerService Location is not a valid URL",
+            f"{location[:200]!r}: {error}.",
+            "Use absolute http:// or https:// URLs for ACS locations, with a port from 1 to "
+            "65535 and IPv6 addresses in complete [brackets].",
+        ) from error
     if (
         parts.scheme not in ("http", "https")
         or not parts.netloc

@@ -245,21 +245,142 @@ def sign(
     return etree.tostring(response, xml_declaration=True, encoding="UTF-8")
 
 
+# What fedmock verifies, and nothing else. xmlsec would run any transform a
+# Reference lists (XPath, XSLT) over every node before it looks at the signature
+# value, so an attacker could choose the work; anything off these lists is refused
+# before a single byte is canonicalised.
+ALLOWED_TRANSFORMS = (ENVELOPED, EXC_C14N)
+ALLOWED_CANONICALIZATIONS = (EXC_C14N,)
+_SIGNATURE_CHILDREN = ("SignedInfo", "SignatureValue", "KeyInfo")
+_KEY_INFO_CHILDREN = ("X509Data", "KeyName", "KeyValue")
+
+
+class UnsafeSignature(SamlError):
+    """A signature that lists work this IdP does not do: refused before any canonicalisation."""
+
+    def __init__(self, detail: str):
+        super().__init__(
+            "The signature uses an algorithm or transform this IdP does not allow",
+            detail,
+            "Sign with RSA-SHA256 (or SHA-384/512; SHA-1 for legacy SPs), a SHA-2 digest, "
+            "exclusive canonicalization, and only the enveloped-signature and exclusive-C14N "
+            "transforms, over one Reference to the signed element's ID.",
+        )
+
+
+def _local(element: etree._Element) -> str:
+    return etree.QName(element).localname if isinstance(element.tag, str) else ""
+
+
+def _ds_children(element: etree._Element, allowed: tuple[str, ...], where: str) -> list:
+    children = [child for child in element if isinstance(child.tag, str)]
+    for child in children:
+        if etree.QName(child).namespace != c.DS or _local(child) not in allowed:
+            raise UnsafeSignature(f"{where} holds {child.tag}, which this IdP does not process.")
+    return children
+
+
+def _algorithm(element: etree._Element | None, allowed, what: str) -> str:
+    algorithm = element.get("Algorithm", "") if element is not None else ""
+    if algorithm not in allowed:
+        raise UnsafeSignature(f"The {what} is {algorithm or 'missing'!r}.")
+    if len(element):
+        raise UnsafeSignature(f"The {what} element carries parameters, which are not allowed.")
+    return algorithm
+
+
+def check_signature_profile(signature: etree._Element, element_id: str | None = None) -> None:
+    """Refuse a ds:Signature that lists anything outside fedmock's algorithms and transforms.
+
+    Only the shape is read here, never canonicalised, so the cost is bounded by the
+    size of the Signature element, whatever the document around it holds.
+    """
+    children = _ds_children(signature, _SIGNATURE_CHILDREN, "The Signature")
+    names = [_local(child) for child in children]
+    if names[:2] != ["SignedInfo", "SignatureValue"] or len(set(names)) != len(names):
+        raise UnsafeSignature(
+            "A Signature holds one SignedInfo, one SignatureValue and at most one KeyInfo, "
+            "in that order."
+        )
+    signed_info = children[0]
+    info = _ds_children(
+        signed_info, ("CanonicalizationMethod", "SignatureMethod", "Reference"), "SignedInfo"
+    )
+    if [_local(child) for child in info] != [
+        "CanonicalizationMethod",
+        "SignatureMethod",
+        "Reference",
+    ]:
+        raise UnsafeSignature(
+            "SignedInfo must hold one CanonicalizationMethod, one SignatureMethod and exactly "
+            "one Reference."
+        )
+    _algorithm(info[0], ALLOWED_CANONICALIZATIONS, "CanonicalizationMethod")
+    _algorithm(info[1], SIGNATURE_HASHES, "SignatureMethod")
+    reference = info[2]
+    uri = reference.get("URI")
+    if element_id is not None and uri != "#" + element_id:
+        raise UnsafeSignature(
+            f"The Reference URI is {uri!r}; it must be '#' and the ID of the signed element."
+        )
+    parts = _ds_children(reference, ("Transforms", "DigestMethod", "DigestValue"), "The Reference")
+    part_names = [_local(part) for part in parts]
+    if part_names not in (
+        ["Transforms", "DigestMethod", "DigestValue"],
+        ["DigestMethod", "DigestValue"],
+    ):
+        raise UnsafeSignature("The Reference must hold Transforms, DigestMethod and DigestValue.")
+    if part_names[0] == "Transforms":
+        transforms = _ds_children(parts[0], ("Transform",), "Transforms")
+        if len(transforms) > len(ALLOWED_TRANSFORMS):
+            raise UnsafeSignature(f"The Reference lists {len(transforms)} transforms.")
+        for transform in transforms:
+            _check_transform(transform)
+    _algorithm(parts[-2], DIGESTS, "DigestMethod")
+    if len(children) == 3:
+        key_info = children[2]
+        for child in _ds_children(key_info, _KEY_INFO_CHILDREN, "KeyInfo"):
+            if _local(child) == "X509Data":
+                _ds_children(child, ("X509Certificate",), "X509Data")
+
+
+def _check_transform(transform: etree._Element) -> None:
+    """A Transform: enveloped, or exclusive C14N with at most an InclusiveNamespaces list."""
+    algorithm = transform.get("Algorithm", "")
+    if algorithm not in ALLOWED_TRANSFORMS:
+        raise UnsafeSignature(f"A Reference lists the transform {algorithm or 'missing'!r}.")
+    parameters = [child for child in transform if isinstance(child.tag, str)]
+    if algorithm == ENVELOPED and parameters:
+        raise UnsafeSignature("The enveloped-signature transform takes no parameters.")
+    if (
+        any(
+            etree.QName(p).localname != "InclusiveNamespaces"
+            or etree.QName(p).namespace != EXC_C14N
+            for p in parameters
+        )
+        or len(parameters) > 1
+    ):
+        raise UnsafeSignature("Exclusive C14N takes only an InclusiveNamespaces list.")
+
+
+def enveloped_signature(element: etree._Element) -> etree._Element | None:
+    """The one ds:Signature child of `element`, checked against the allow-list; None if unsigned."""
+    signatures = element.findall(f"{{{c.DS}}}Signature")
+    if len(signatures) > 1:
+        raise UnsafeSignature(f"The element carries {len(signatures)} signatures; sign it once.")
+    if not signatures:
+        return None
+    check_signature_profile(signatures[0], element.get("ID") or "")
+    return signatures[0]
+
+
 def verify_enveloped(element: etree._Element, cert_pem: str) -> None:
     """Check the enveloped signature on `element` itself against one certificate."""
-    signature = element.find(f"{{{c.DS}}}Signature")
-    if signature is None:
+    if enveloped_signature(element) is None:
         raise SamlError(
             "The message is not signed",
             "This service provider requires signed requests.",
             "Sign AuthnRequests with the key whose certificate is registered for the SP.",
-        )
-    reference = signature.find(f"{{{c.DS}}}SignedInfo/{{{c.DS}}}Reference")
-    if reference is None or reference.get("URI") != "#" + (element.get("ID") or ""):
-        raise SamlError(
-            "The signature does not cover the message",
-            "Its Reference must point at the ID of the signed element.",
-            "Sign the AuthnRequest element itself.",
         )
     if not signature_valid(element, cert_pem):
         raise SamlError(
@@ -270,9 +391,15 @@ def verify_enveloped(element: etree._Element, cert_pem: str) -> None:
 
 
 def signature_valid(element: etree._Element, cert_pem: str) -> bool:
-    """Whether the enveloped ds:Signature child of `element` verifies with this certificate."""
-    signature = element.find(f"{{{c.DS}}}Signature")
-    if signature is None or not element.get("ID"):
+    """Whether the enveloped ds:Signature child of `element` verifies with this certificate.
+
+    Raises UnsafeSignature, before any canonicalisation, for a signature that lists
+    algorithms or transforms outside fedmock's allow-list.
+    """
+    if not element.get("ID"):
+        return False
+    signature = enveloped_signature(element)
+    if signature is None:
         return False
     try:
         key = xmlsec.Key.from_memory(cert_pem.encode(), xmlsec.constants.KeyDataFormatCertPem)
@@ -285,17 +412,24 @@ def signature_valid(element: etree._Element, cert_pem: str) -> bool:
     return True
 
 
-def verify_detached(
-    signed_octets: bytes, signature_b64: str, algorithm: str, cert_pem: str
-) -> None:
-    """Check an HTTP-Redirect binding signature (over the raw query string octets)."""
+def check_signature_algorithm(algorithm: str) -> type[hashes.HashAlgorithm]:
+    """The hash of an HTTP-Redirect SigAlg fedmock accepts; an unknown one is refused."""
     hash_type = SIGNATURE_HASHES.get(algorithm)
     if hash_type is None:
         raise SamlError(
             "Unsupported SigAlg",
-            f"{algorithm!r} is not an RSA signature algorithm this IdP knows.",
-            f"Use {c.SIG_RSA_SHA256}.",
+            f"{algorithm[:200]!r} is not a signature algorithm this IdP accepts "
+            f"({', '.join(SIGNATURE_HASHES)}).",
+            f"Sign with {c.SIG_RSA_SHA256}.",
         )
+    return hash_type
+
+
+def verify_detached(
+    signed_octets: bytes, signature_b64: str, algorithm: str, cert_pem: str
+) -> None:
+    """Check an HTTP-Redirect binding signature (over the raw query string octets)."""
+    hash_type = check_signature_algorithm(algorithm)
     try:
         signature = base64.b64decode(signature_b64, validate=True)
     except ValueError as error:

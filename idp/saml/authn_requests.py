@@ -1,4 +1,4 @@
-"""Parse an AuthnRequest and choose where its response goes."""
+"""Parse an AuthnRequest, judge its freshness, and choose where its response goes."""
 
 import datetime
 from dataclasses import dataclass
@@ -41,15 +41,34 @@ def _flag(value: str | None, name: str) -> bool:
     return value.strip() in {"true", "1"}
 
 
-def _check_instant(value: str) -> None:
+def _instant(value: str) -> datetime.datetime:
     try:
-        datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as error:
         raise SamlError(
             "The AuthnRequest has an invalid IssueInstant",
-            f"{value!r} is not an xs:dateTime.",
+            f"{value[:100]!r} is not an xs:dateTime.",
             "Use the form 2024-01-31T12:00:00Z.",
         ) from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def check_fresh(request: "AuthnRequest", now: datetime.datetime, max_age_seconds: int) -> None:
+    """Refuse a request issued further than the window from `now`, either way.
+
+    A stale request is a replay or a stuck SP; one from the future is a wrong clock.
+    """
+    issued = _instant(request.issue_instant)
+    skew = (now - issued).total_seconds()
+    if abs(skew) > max_age_seconds:
+        when = "ago" if skew > 0 else "in the future"
+        raise SamlError(
+            "The AuthnRequest is not fresh",
+            f"It was issued at {request.issue_instant}, {abs(skew):.0f} s {when}; this IdP "
+            f"accepts requests within {max_age_seconds} s of its clock ({now:%Y-%m-%dT%H:%M:%SZ}).",
+            "Start the sign-on again at the SP, and check both clocks (NTP). The window is the "
+            "SP's 'AuthnRequest clock window' in the admin.",
+        )
 
 
 def parse(xml: bytes) -> AuthnRequest:
@@ -89,7 +108,7 @@ def parse(xml: bytes) -> AuthnRequest:
             "The IdP cannot tell which service provider sent it.",
             "Add <saml:Issuer> with the SP's entity ID.",
         )
-    _check_instant(request.issue_instant or "")
+    _instant(request.issue_instant or "")
     index = request.assertion_consumer_service_index
     try:
         acs_index = int(index) if index is not None else None
