@@ -1,5 +1,9 @@
+import time
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -380,9 +384,47 @@ class SigningKeyAdmin(admin.ModelAdmin):
         context = {"can_stage": self.has_stage_permission(request), **(extra_context or {})}
         return super().changelist_view(request, context)
 
+    # Tests replace it, so that they never sleep.
+    sleep = staticmethod(time.sleep)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Hides Delete for a key in use; delete_view and the bulk action say why.
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or not obj.deletion_refusal())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        key = self.get_object(request, unquote(object_id))
+        if key is not None and super().has_delete_permission(request, key):
+            if problem := key.deletion_refusal():
+                self.message_user(request, problem, messages.ERROR)
+                return redirect(reverse("admin:idp_signingkey_change", args=[key.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (self.__class__.delete_unused_keys, name, description)
+        return actions
+
+    def delete_unused_keys(self, request, queryset):
+        """Django's bulk delete, after refusing keys in use as `rotate_key retire` does."""
+        problems = [problem for key in queryset if (problem := key.deletion_refusal())]
+        for problem in problems:
+            self.message_user(request, problem, messages.ERROR)
+        if problems:
+            return None
+        return delete_selected(self, request, queryset)
+
     def _step(self, request, step, *args) -> None:
         try:
-            key = step(*args)
+            # Wait out propagation here, as the command does; it takes at most
+            # propagation(), so bound the request by that.
+            key = keys.wait_and_retry(
+                lambda: step(*args),
+                sleep=self.sleep,
+                patience=keys.propagation().total_seconds() + 4 * keys.PROPAGATION_MARGIN,
+            )
         except keys.KeyLifecycleError as error:
             self.message_user(request, str(error), messages.ERROR)
         else:

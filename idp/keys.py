@@ -14,6 +14,7 @@ import datetime
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,10 @@ class KeyLifecycleError(Exception):
 
 def certs_dir() -> Path:
     return Path(settings.IDP_CERTS_DIR)
+
+
+# Slept beyond the reported wait, so the retried step does not land a hair too early.
+PROPAGATION_MARGIN = 0.05
 
 
 def propagation() -> datetime.timedelta:
@@ -237,6 +242,32 @@ def retire(fingerprint: str = "") -> SigningKey:
             wait_seconds=seconds,
         )
     return _change_state(key, State.RETIRED)
+
+
+def wait_and_retry(
+    step: Callable[[], SigningKey],
+    *,
+    sleep: Callable[[float], object] = time.sleep,
+    on_wait: Callable[[float], object] = lambda seconds: None,
+    patience: float | None = None,
+) -> SigningKey:
+    """Run a rollover step; when it must wait for the workers, wait and run it again.
+
+    The command and the admin share this, so neither asks the operator to try again.
+    `patience` bounds the total wait (None: no bound, 0: never wait); a step that would
+    need longer raises its KeyLifecycleError as it is.
+    """
+    waited = 0.0
+    while True:
+        try:
+            return step()
+        except KeyLifecycleError as error:
+            pause = error.wait_seconds + PROPAGATION_MARGIN
+            if not error.wait_seconds or (patience is not None and waited + pause > patience):
+                raise
+            on_wait(error.wait_seconds)
+            sleep(pause)
+            waited += pause
 
 
 # --- the per-process cache ---------------------------------------------------------

@@ -14,7 +14,9 @@ from django.core.validators import (
     URLValidator,
 )
 from django.db import models
-from django.db.models import Q
+from django.db.models import ProtectedError, Q
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from . import rule_syntax
@@ -439,6 +441,41 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.fingerprint[:16]}… ({self.state})"
+
+    def deletion_refusal(self) -> str:
+        """Why this key must not be deleted now ("" if it may), in `rotate_key retire`'s words.
+
+        An active key may sign in some worker; deleting it unpublishes it at once, without
+        the propagation wait that retiring takes. So only next and retired keys go.
+        """
+        active = list(
+            SigningKey.objects.filter(state=self.State.ACTIVE)
+            .order_by("-state_changed_at")
+            .values_list("pk", flat=True)
+        )
+        if self.pk not in active:
+            return ""
+        if len(active) == 1:
+            return (
+                f"Key {self.fingerprint} is the only active key; deleting it would stop all "
+                "sign-ons. Stage and activate a new key first."
+            )
+        if active[0] == self.pk:
+            return (
+                f"Key {self.fingerprint} signs. Stage and activate a new key, retire this "
+                "one, then delete it."
+            )
+        return (
+            f"Key {self.fingerprint} is still active. Retire it first (`rotate_key retire "
+            f"{self.fingerprint[:16]}`, or the Retire action), then delete it."
+        )
+
+
+@receiver(pre_delete, sender=SigningKey)
+def _refuse_deleting_a_key_in_use(sender, instance: SigningKey, **kwargs) -> None:
+    """Also guards the ORM and bulk deletes, which the admin's checks do not see."""
+    if problem := instance.deletion_refusal():
+        raise ProtectedError(problem, {instance})
 
 
 class AuditEvent(models.Model):

@@ -28,6 +28,7 @@ NEXT_STEPS = {
 
 class Command(BaseCommand):
     help = "Rotate the signing key: status, stage (publish a next key), activate, retire."
+    sleep = staticmethod(time.sleep)  # tests replace it, so that they never sleep
 
     def add_arguments(self, parser):
         parser.add_argument("step", choices=["status", "stage", "activate", "retire"])
@@ -65,18 +66,22 @@ class Command(BaseCommand):
             self.stdout.write("  (or: python manage.py sync_iam_provider --name fedmock)")
 
     def _run(self, step: str, fingerprint: str, days: int, no_wait: bool) -> SigningKey:
-        while True:
-            try:
-                if step == "stage":
-                    return keys.stage(valid_days=days)
-                if step == "activate":
-                    return keys.activate(fingerprint)
-                return keys.retire(fingerprint)
-            except keys.KeyLifecycleError as error:
-                if not error.wait_seconds or no_wait:
-                    raise CommandError(str(error)) from error
-                self.stdout.write(f"Waiting {error.wait_seconds:.1f} s for every worker...")
-                time.sleep(error.wait_seconds + 0.05)
+        steps = {
+            "stage": lambda: keys.stage(valid_days=days),
+            "activate": lambda: keys.activate(fingerprint),
+            "retire": lambda: keys.retire(fingerprint),
+        }
+        try:
+            return keys.wait_and_retry(
+                steps[step],
+                sleep=self.sleep,
+                on_wait=lambda seconds: self.stdout.write(
+                    f"Waiting {seconds:.1f} s for every worker..."
+                ),
+                patience=0 if no_wait else None,
+            )
+        except keys.KeyLifecycleError as error:
+            raise CommandError(str(error)) from error
 
     def _status(self) -> None:
         signer = keys.signing_row()
