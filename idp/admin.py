@@ -172,7 +172,17 @@ class ServiceProviderAdmin(admin.ModelAdmin):
             },
         ),
         ("IdP-initiated", {"fields": ["allow_idp_initiated", "default_relay_state"]}),
-        ("Signed requests", {"fields": ["request_certificate", "require_signed_requests"]}),
+        (
+            "Signed requests",
+            {
+                "fields": [
+                    "request_certificate",
+                    "require_signed_requests",
+                    "ignore_unverifiable_signatures",
+                    "request_max_age",
+                ]
+            },
+        ),
         (
             "Encryption",
             {"fields": ["encrypt_assertions", "encryption_certificate", "encryption_algorithm"]},
