@@ -103,6 +103,26 @@ class CheckResponseForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6, "cols": 100}),
         help_text="The metadata IAM imported: the signature and the Issuer are checked against it.",
     )
+    # A file, not a text area: a bound form would echo a pasted private key back into the page.
+    key = forms.FileField(
+        label="SP private key (optional)",
+        required=False,
+        help_text="The PEM key IAM holds for the SAML provider (R14): an EncryptedAssertion is "
+        "decrypted with it, and everything inside is checked too.",
+    )
+
+    MAX_KEY_BYTES = 16_384  # R14: IAM's AddPrivateKey takes at most 16,384 characters of PEM
+
+    def clean_key(self) -> bytes | None:
+        upload = self.cleaned_data.get("key")
+        if not upload:
+            return None
+        if upload.size > self.MAX_KEY_BYTES:
+            raise ValidationError(
+                f"The key file is {upload.size} bytes; a PEM private key for IAM is at most "
+                f"{self.MAX_KEY_BYTES} characters (R14)."
+            )
+        return upload.read()
 
 
 def _has_model_perm(request, model, action: str) -> bool:
@@ -298,13 +318,14 @@ class ServiceProviderAdmin(admin.ModelAdmin):
         )
 
     def check_response(self, request):
-        form = CheckResponseForm(request.POST or None)
+        form = CheckResponseForm(request.POST or None, request.FILES or None)
         findings = problem = None
         if request.method == "POST" and form.is_valid():
             try:
                 findings = aws.check_response_with_metadata(
                     form.cleaned_data["response"].encode(),
                     form.cleaned_data["metadata"].encode() or None,
+                    decryption_key=form.cleaned_data["key"],
                 )
             except SamlError as error:
                 problem = error
@@ -316,6 +337,9 @@ class ServiceProviderAdmin(admin.ModelAdmin):
             form=form,
             findings=findings,
             problem=problem,
+            without_metadata=aws.WITHOUT_METADATA
+            if findings is not None and not form.cleaned_data["metadata"]
+            else "",
         )
 
     def import_metadata(self, request):

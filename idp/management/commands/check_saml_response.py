@@ -18,7 +18,8 @@ def read_input(path: str) -> bytes:
 class Command(BaseCommand):
     help = (
         "Check a SAMLResponse from any IdP (base64 or XML) against AWS-SAML-RULES.md. "
-        "Prints one finding per line; exits 1 if any is an error."
+        "Prints one finding per line; exits 1 if any is an error, or if the response is "
+        "refused (a signature-wrapping layout, a disallowed signature, an unusable key)."
     )
 
     def add_arguments(self, parser):
@@ -26,23 +27,29 @@ class Command(BaseCommand):
         parser.add_argument(
             "--metadata", help="the IdP metadata IAM imported: checks signature and Issuer"
         )
+        parser.add_argument(
+            "--key",
+            help="the SP's private key (PEM) to decrypt an EncryptedAssertion, so that the "
+            "checks run on what AWS reads (R14)",
+        )
 
-    def handle(self, *args, file, metadata=None, **options):
+    def handle(self, *args, file, metadata=None, key=None, **options):
         response = read_input(file)
         metadata_xml = read_input(metadata) if metadata else None
+        key_pem = read_input(key) if key else None
         try:
-            findings = aws.check_response_with_metadata(response, metadata_xml)
+            findings = aws.check_response_with_metadata(
+                response, metadata_xml, decryption_key=key_pem
+            )
         except SamlError as error:
-            raise CommandError(f"{error.title}. {error.detail} {error.hint}".strip()) from error
+            line = " ".join(f"{error.title}. {error.detail} {error.hint}".split())
+            raise CommandError(line) from error
         for finding in findings:
             self.stdout.write(str(finding))
         errors = sum(f.severity == "error" for f in findings)
         if not findings:
             self.stdout.write("No findings: AWS should accept this response.")
         if metadata_xml is None:
-            self.stderr.write(
-                "Note: without --metadata the signature was checked for form only, and the "
-                "Issuer against nothing."
-            )
+            self.stderr.write(f"Note: without --metadata {aws.WITHOUT_METADATA}")
         if errors:
             raise SystemExit(1)

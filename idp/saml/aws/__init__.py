@@ -7,7 +7,9 @@ then names the fix. The checks go further than moto, which verifies nothing.
 
 The package has three seams: `names` (attribute URIs, ARNs, endpoints and
 condition keys), `release` (checks of what a release holds and where it goes)
-and `response` (the whole-response checker for responses from any IdP).
+and `response` (the whole-response checker for responses from any IdP), which
+`layout` (what a signature covers, read as C14N reads it) and `decryption`
+(the SP's key, for R14) serve.
 Callers use `from idp.saml import aws` and the names re-exported here.
 """
 
@@ -47,13 +49,16 @@ from .release import (
     check_attribute_name,
     check_endpoints,
     check_name_id,
+    check_partition,
     check_release,
+    check_transport,
 )
 from .response import (
     EXC_C14N,
     MAX_ENCODED_RESPONSE,
     NS,
     REDEEM_WITHIN,
+    WITHOUT_METADATA,
     check_response,
     check_response_with_metadata,
     decode_response,
@@ -82,6 +87,7 @@ __all__ = [
     "SINGLE_NAMES",
     "SOURCE_IDENTITY",
     "TRANSITIVE_TAG_KEYS",
+    "WITHOUT_METADATA",
     "Finding",
     "RolePair",
     "check_algorithms",
@@ -89,9 +95,11 @@ __all__ = [
     "check_attribute_name",
     "check_endpoints",
     "check_name_id",
+    "check_partition",
     "check_release",
     "check_response",
     "check_response_with_metadata",
+    "check_transport",
     "condition_keys",
     "decode_response",
     "error",

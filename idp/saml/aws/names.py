@@ -22,6 +22,13 @@ SINGLE_NAMES = (ROLE, ROLE_SESSION_NAME, SESSION_DURATION, SOURCE_IDENTITY, TRAN
 AUDIENCE = "urn:amazon:webservices"
 AUDIENCES = (AUDIENCE, "urn:amazon:webservices:govcloud", "urn:amazon:webservices:cn-north-1")
 SIGNIN_ACS = "https://signin.aws.amazon.com/saml"
+# R9, R10: each partition's sign-in ACS and audience.
+SIGNIN_ACS_BY_PARTITION = {
+    "aws": SIGNIN_ACS,
+    "aws-us-gov": "https://signin.amazonaws-us-gov.com/saml",
+    "aws-cn": "https://signin.amazonaws.cn/saml",
+}
+AUDIENCE_BY_PARTITION = dict(zip(SIGNIN_ACS_BY_PARTITION, AUDIENCES, strict=True))
 
 PROFILE_AWS = "aws"
 PROFILE_IDENTITY_CENTER = "identity_center"
@@ -48,18 +55,33 @@ PROVIDER_ARN = re.compile(
 )
 SESSION_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{2,64}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-# R9: each AWS sign-in ACS, the audience it expects (R10), and whether it is the
-# per-provider form that encrypted assertions must use (R14).
-_AWS_ACS_FORMS = [
-    (re.compile(r"https://([a-z0-9-]+\.)?signin\.aws\.amazon\.com/saml"), AUDIENCE, False),
-    (
-        re.compile(r"https://[a-z0-9-]+\.signin\.aws\.amazon\.com/saml/acs/[0-9a-fA-F-]{36}"),
+
+
+@dataclass(frozen=True)
+class AcsForm:
+    """One form of AWS sign-in ACS (R9): the audience (R10) and partition it belongs to,
+    and whether it is the per-provider form that encrypted assertions must use (R14)."""
+
+    pattern: re.Pattern
+    audience: str
+    partition: str
+    encrypted: bool = False
+
+
+# botocore's IAM model gives GetSAMLProvider's SAMLProviderUUID as [A-Z0-9]+ of
+# 22 to 64 characters (its privateKeyIdType), not a dashed hex UUID.
+SAML_PROVIDER_UUID = r"[A-Z0-9]{22,64}"
+AWS_ACS_FORMS = (
+    AcsForm(re.compile(r"https://([a-z0-9-]+\.)?signin\.aws\.amazon\.com/saml"), AUDIENCE, "aws"),
+    AcsForm(
+        re.compile(r"https://[a-z0-9-]+\.signin\.aws\.amazon\.com/saml/acs/" + SAML_PROVIDER_UUID),
         AUDIENCE,
-        True,
+        "aws",
+        encrypted=True,
     ),
-    (re.compile(r"https://signin\.amazonaws-us-gov\.com/saml"), AUDIENCES[1], False),
-    (re.compile(r"https://signin\.amazonaws\.cn/saml"), AUDIENCES[2], False),
-]
+    AcsForm(re.compile(r"https://signin\.amazonaws-us-gov\.com/saml"), AUDIENCES[1], "aws-us-gov"),
+    AcsForm(re.compile(r"https://signin\.amazonaws\.cn/saml"), AUDIENCES[2], "aws-cn"),
+)
 IC_ACS = re.compile(
     r"https://[a-z0-9-]+\.signin\.aws\.amazon\.com/platform/saml/acs/[\w-]+", re.ASCII
 )
@@ -83,6 +105,10 @@ class RolePair:
     @property
     def role_name(self) -> str:
         return self.role_arn.split(":role/", 1)[1]
+
+    @property
+    def partition(self) -> str:
+        return self.role_arn.split(":")[1]
 
     @property
     def provider_name(self) -> str:
@@ -134,12 +160,9 @@ def profile_for_audience(audience: str) -> str:
     return PROFILE_IDENTITY_CENTER if IC_AUDIENCE.match(audience) else PROFILE_AWS
 
 
-def aws_acs(recipient: str) -> tuple[str, bool] | None:
-    """For an AWS sign-in ACS: the audience it expects, and whether it is the encrypted form."""
-    for pattern, audience, encrypted in _AWS_ACS_FORMS:
-        if pattern.fullmatch(recipient):
-            return audience, encrypted
-    return None
+def aws_acs(recipient: str) -> AcsForm | None:
+    """The AWS sign-in ACS form this Recipient has, or None if it is not one."""
+    return next((form for form in AWS_ACS_FORMS if form.pattern.fullmatch(recipient)), None)
 
 
 # --- Condition keys (R8) ------------------------------------------------------

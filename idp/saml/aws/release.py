@@ -15,6 +15,7 @@ from .names import (
     ACCEPTED_NAMEID_FORMATS,
     ACCESS_CONTROL_PREFIX,
     ATTRIBUTE_PREFIX,
+    AUDIENCE_BY_PARTITION,
     AUDIENCES,
     EMAIL,
     IC_ACS,
@@ -29,12 +30,14 @@ from .names import (
     SESSION_DURATION,
     SESSION_NAME,
     SIGNIN_ACS,
+    SIGNIN_ACS_BY_PARTITION,
     SINGLE_NAMES,
     SOURCE_IDENTITY,
     TRANSITIVE_TAG_KEYS,
     aws_acs,
     is_arn,
     parse_role,
+    parse_roles,
 )
 
 MAX_TAGS = 50
@@ -337,7 +340,7 @@ def check_endpoints(
                 f"{SIGNIN_ACS} or https://<region>.signin.aws.amazon.com/saml.",
             )
         )
-    if form is not None and encrypted and not form[1]:
+    if form is not None and encrypted and not form.encrypted:
         findings.append(
             error(
                 "R14",
@@ -346,7 +349,7 @@ def check_endpoints(
                 "of a provider whose AssertionEncryptionMode is Required or Allowed.",
             )
         )
-    expected = [form[0]] if form else list(AUDIENCES)
+    expected = [form.audience] if form else list(AUDIENCES)
     if audiences is not None and not (
         audiences and all(any(a in expected for a in restriction) for restriction in audiences)
     ):
@@ -361,19 +364,63 @@ def check_endpoints(
     return findings
 
 
+def check_partition(recipient: str, roles: Sequence[str]) -> list[Finding]:
+    """R1 with R9/R10: a role is assumed only through its own partition's sign-in endpoint.
+
+    A GovCloud role posted to the commercial endpoint (with the commercial
+    audience) names a role that does not exist there, whatever else is right.
+    """
+    form = aws_acs(recipient) if recipient else None
+    if form is None:
+        return []
+    return [
+        error(
+            "R1",
+            f"Role {pair.role_arn} is in partition {pair.partition}, but the response goes to "
+            f"{recipient}, the sign-in endpoint of partition {form.partition}, where no such "
+            f"role can be assumed. Send roles of {form.partition}, or post to "
+            f"{SIGNIN_ACS_BY_PARTITION[pair.partition]} with the audience "
+            f"{AUDIENCE_BY_PARTITION[pair.partition]}.",
+        )
+        for pair in parse_roles(roles)
+        if pair.partition != form.partition
+    ]
+
+
+def check_transport(url: str, what: str) -> list[Finding]:
+    """A bearer assertion sent over plain HTTP can be read on the way and replayed."""
+    if not url.lower().startswith("http://"):
+        return []
+    return [
+        warning(
+            "SAML",
+            f"{what} {url} is plain http://: anyone on the path can read the bearer "
+            "assertion and replay it until it expires. Use an https:// ACS.",
+        )
+    ]
+
+
+def _sha1_note(algorithm: str) -> str:
+    return " SHA-1 is broken (collisions are practical)." if "sha1" in algorithm else ""
+
+
 def check_algorithms(method: str, digests: set[str], label: str = "assertion") -> list[Finding]:
-    """R11: AWS documents RSA-SHA256 with SHA-256 digests; others are a gamble."""
+    """R11: AWS documents RSA-SHA256 with SHA-256 digests; others are a gamble (warnings)."""
     findings = []
     if method != c.SIG_RSA_SHA256:
         findings.append(
             warning(
                 "R11",
                 f"The {label} is signed with {method or 'no SignatureMethod'}; AWS documents "
-                f"{c.SIG_RSA_SHA256}. Switch the signature algorithm.",
+                f"{c.SIG_RSA_SHA256}.{_sha1_note(method)} Switch the signature algorithm.",
             )
         )
     if digests != {c.DIGEST_SHA256}:
         findings.append(
-            warning("R11", f"The {label} signature digests with {sorted(digests)}; use SHA-256.")
+            warning(
+                "R11",
+                f"The {label} signature digests with {sorted(digests)}; use SHA-256."
+                + _sha1_note(" ".join(sorted(digests))),
+            )
         )
     return findings
