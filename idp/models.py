@@ -18,6 +18,7 @@ from django.db.models import ProtectedError, Q
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.html import escape
 
 from . import rule_syntax
 from .saml import aws
@@ -270,6 +271,7 @@ def _errors(findings: list[aws.Finding]) -> str:
 
 DIRECTORY_REFERENCE = re.compile(r"^(username|email|first_name|last_name|groups|attr\.[\w.:-]+)$")
 DIRECTORY_REFERENCE_HELP = "username, email, first_name, last_name, groups or attr.<attribute name>"
+# Django renders help_text as HTML, so each one that shows <…> is escaped.
 
 
 class ClaimRule(models.Model):
@@ -302,7 +304,7 @@ class ClaimRule(models.Model):
     condition_subject = models.CharField(
         max_length=256,
         blank=True,
-        help_text=f"The group name, or for a match: {DIRECTORY_REFERENCE_HELP}.",
+        help_text=escape(f"The group name, or for a match: {DIRECTORY_REFERENCE_HELP}."),
     )
     condition_pattern = models.CharField(max_length=512, blank=True)
     negate = models.BooleanField("negate the condition", default=False)
@@ -318,11 +320,15 @@ class ClaimRule(models.Model):
     group_pattern = models.CharField(
         max_length=512,
         blank=True,
-        help_text=r"Named groups in Python (?P<role>…), ADFS (?<role>…) or Okta (?{{role}}…) "
-        r"form, e.g. ^AWS-(?P<account>\d{12})-(?P<role>[\w+=,.@-]+)$",
+        help_text=escape(
+            r"Named groups in Python (?P<role>…), ADFS (?<role>…) or Okta (?{{role}}…) "
+            r"form, e.g. ^AWS-(?P<account>\d{12})-(?P<role>[\w+=,.@-]+)$"
+        ),
     )
     source_attribute = models.CharField(
-        max_length=256, blank=True, help_text=f"For pass-through: {DIRECTORY_REFERENCE_HELP}."
+        max_length=256,
+        blank=True,
+        help_text=escape(f"For pass-through: {DIRECTORY_REFERENCE_HELP}."),
     )
 
     attribute_name = models.CharField(max_length=512, validators=[printable])
@@ -372,6 +378,9 @@ class ClaimRule(models.Model):
             errors["value"] = "This kind of rule needs a value."
             return
         if self.source == self.Source.LITERAL:
+            return
+        if problem := rule_syntax.template_problem(self.value):
+            errors["value"] = problem
             return
         if self.source == self.Source.GROUP_REGEX:
             try:

@@ -25,6 +25,33 @@ def compile_pattern(pattern: str) -> re.Pattern:
         raise re.error(f"too large to compile ({error})") from error
 
 
+def template_problem(template: str) -> str:
+    """What is wrong with the template's braces, or "" if they pair up.
+
+    A brace that opens or closes no placeholder would be sent literally in every
+    response, so a template has no lone { or }, and no nested or empty placeholders.
+    (${name} is a placeholder too; a $ elsewhere is plain text.)
+    """
+    opened = -1  # position of the open brace, or -1
+    for position, character in enumerate(template):
+        if character == "{":
+            if opened >= 0:
+                return f"The brace at position {opened + 1} is not closed before the next one."
+            opened = position
+        elif character == "}":
+            if opened < 0:
+                return f"The }} at position {position + 1} closes no placeholder."
+            if position == opened + 1:
+                return f"The placeholder at position {opened + 1} is empty: name a value."
+            opened = -1
+    if opened >= 0:
+        return (
+            f"The brace at position {opened + 1} is not closed: "
+            f"write {{name}} or ${{name}}, e.g. {{email}}."
+        )
+    return ""
+
+
 def placeholders(template: str) -> list[str]:
     return PLACEHOLDER.findall(template)
 
