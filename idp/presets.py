@@ -49,6 +49,14 @@ AWS_PRESET_RULES = [
 ]
 
 
+# The preset SP's own settings; `ensure_aws_preset` and the aws-preset rule set share them.
+AWS_PRESET_SETTINGS = {
+    "profile": "aws",
+    "nameid_format": c.NAMEID_PERSISTENT,
+    "nameid_source": "persistent",
+}
+
+
 @dataclass(frozen=True)
 class RuleSet:
     title: str
@@ -58,6 +66,16 @@ class RuleSet:
 
 
 RULE_SETS = {
+    # The way back after another rule set replaced the preset's rules (SessionDuration
+    # and the PrincipalTags exist only here).
+    "aws-preset": RuleSet(
+        "AWS preset",
+        "The rules fedmock's AWS preset ships with: Role from AWS-<account>-<role> groups "
+        "(role ARN first), RoleSessionName the e-mail, SessionDuration 3600 and the "
+        "department and costCenter session tags; persistent opaque NameID.",
+        AWS_PRESET_RULES,
+        AWS_PRESET_SETTINGS,
+    ),
     "aws-adfs": RuleSet(
         "AWS, ADFS-style groups",
         "As the AWS guide for ADFS sets it up: NameID is the account name (persistent), "
@@ -158,11 +176,9 @@ def ensure_aws_preset(service_provider_model) -> None:
         entity_id=aws.AUDIENCE,
         defaults={
             "name": "AWS",
-            "profile": "aws",
+            **AWS_PRESET_SETTINGS,
             "check_policy": "block",
             "iam_provider_name": "fedmock",
-            "nameid_format": c.NAMEID_PERSISTENT,
-            "nameid_source": "persistent",
             "sign_assertion": True,
             "sign_response": True,
         },
