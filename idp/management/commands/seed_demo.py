@@ -1,4 +1,8 @@
-"""The demo directory (and the AWS preset) that README, tests and checks rely on. Idempotent."""
+"""The demo directory (and the AWS preset) that README, tests and checks rely on.
+
+Creates only what is missing, so running it at every start keeps an operator's changes;
+--reset puts the demo users back as they were.
+"""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -41,37 +45,78 @@ DEMO_USERS = [
 
 
 class Command(BaseCommand):
-    help = "Create or reset the demo users alice, bob, carol and the staff superuser admin."
+    help = (
+        "Create what is missing of the demo users alice, bob, carol and the staff superuser "
+        "admin; --reset restores them (passwords, attributes, groups)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="restore the demo users' passwords, fields, attributes and group memberships, "
+            "undoing any change made to them",
+        )
 
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args, reset=False, **options):
+        # `make run` seeds on every start: without --reset, an operator's changes to the
+        # demo users (and their signed-in sessions, through the password) survive it.
+        created, kept = [], []
         for spec in DEMO_USERS:
-            user, _ = User.objects.update_or_create(
-                username=spec["username"],
-                defaults={
-                    "email": spec["email"],
-                    "first_name": spec["first_name"],
-                    "last_name": spec["last_name"],
-                    "is_active": True,
-                },
+            exists = User.objects.filter(username=spec["username"]).exists()
+            if exists and not reset:
+                kept.append(spec["username"])
+                continue
+            (kept if exists else created).append(spec["username"])
+            self._seed_user(spec)
+        admin = User.objects.filter(username="admin").first()
+        if admin is None or reset:
+            (created if admin is None else kept).append("admin")
+            self._seed_admin()
+        else:
+            kept.append("admin")
+        ensure_aws_preset(ServiceProvider)
+        if reset:
+            self.stdout.write(
+                "Demo directory reset: alice, bob, carol and admin (password = user name)."
             )
-            user.set_password(spec["username"])
-            user.save()
-            user.attributes.all().delete()
-            UserAttribute.objects.bulk_create(
-                UserAttribute(user=user, name=name, value=value)
-                for name, values in spec["attributes"].items()
-                for value in values
+            return
+        if created:
+            self.stdout.write(f"Demo users created: {', '.join(created)} (password = user name).")
+        if kept:
+            self.stdout.write(
+                f"Demo users left as they are: {', '.join(kept)}. "
+                "`manage.py seed_demo --reset` restores them."
             )
-            groups = [Group.objects.get_or_create(name=name)[0] for name in spec["groups"]]
-            user.directory_groups.set(groups)
+
+    @staticmethod
+    def _seed_user(spec: dict) -> None:
+        user, _ = User.objects.update_or_create(
+            username=spec["username"],
+            defaults={
+                "email": spec["email"],
+                "first_name": spec["first_name"],
+                "last_name": spec["last_name"],
+                "is_active": True,
+            },
+        )
+        user.set_password(spec["username"])
+        user.save()
+        user.attributes.all().delete()
+        UserAttribute.objects.bulk_create(
+            UserAttribute(user=user, name=name, value=value)
+            for name, values in spec["attributes"].items()
+            for value in values
+        )
+        groups = [Group.objects.get_or_create(name=name)[0] for name in spec["groups"]]
+        user.directory_groups.set(groups)
+
+    @staticmethod
+    def _seed_admin() -> None:
         admin, _ = User.objects.update_or_create(
             username="admin",
             defaults={"email": "admin@example.com", "is_staff": True, "is_superuser": True},
         )
         admin.set_password("admin")
         admin.save()
-        ensure_aws_preset(ServiceProvider)
-        self.stdout.write(
-            "Demo directory ready: alice, bob, carol and admin (password = user name)."
-        )
