@@ -1,3 +1,5 @@
+import argparse
+import datetime
 import sys
 from pathlib import Path
 
@@ -13,6 +15,15 @@ def read_input(path: str) -> bytes:
         return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as error:
         raise CommandError(f"Cannot read {path}: {error.strerror}.") from error
+
+
+def instant(text: str) -> datetime.datetime:
+    """An ISO 8601 instant; one without a zone is UTC, as SAML's instants are."""
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
 class Command(BaseCommand):
@@ -32,14 +43,20 @@ class Command(BaseCommand):
             help="the SP's private key (PEM) to decrypt an EncryptedAssertion, so that the "
             "checks run on what AWS reads (R14)",
         )
+        parser.add_argument(
+            "--now",
+            type=instant,
+            help="judge the time window (R12) as of this ISO 8601 instant, such as when the "
+            "response was captured; default: now",
+        )
 
-    def handle(self, *args, file, metadata=None, key=None, **options):
+    def handle(self, *args, file, metadata=None, key=None, now=None, **options):
         response = read_input(file)
         metadata_xml = read_input(metadata) if metadata else None
         key_pem = read_input(key) if key else None
         try:
             findings = aws.check_response_with_metadata(
-                response, metadata_xml, decryption_key=key_pem
+                response, metadata_xml, now=now, decryption_key=key_pem
             )
         except SamlError as error:
             line = " ".join(f"{error.title}. {error.detail} {error.hint}".split())
