@@ -6,6 +6,7 @@ writer on every sign-on; the buffer is flushed when a worker exits. Elsewhere
 (tests, runserver, commands) each event is written at once.
 """
 
+import datetime
 import logging
 import threading
 
@@ -61,3 +62,15 @@ def flush() -> None:
 
 def batch() -> None:
     _buffer.batching = True
+
+
+def prune(
+    days: int, now: datetime.datetime, dry_run: bool = False
+) -> tuple[int, datetime.datetime]:
+    """Delete (or only count) the events older than `days` before `now`; and the cut-off."""
+    cutoff = now - datetime.timedelta(days=days)
+    old = AuditEvent.objects.filter(created_at__lt=cutoff)
+    if dry_run:
+        return old.count(), cutoff
+    deleted, _ = old.delete()
+    return deleted, cutoff

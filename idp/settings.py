@@ -1,19 +1,25 @@
-"""Settings from environment variables, with defaults that run on one machine.
+"""Django's settings, from environment variables, with defaults that run on one machine.
 
-IDP_BASE_URL   public URL of the IdP (default http://127.0.0.1:8000)
-IDP_ENTITY_ID  entity ID (default {IDP_BASE_URL}/saml/metadata/)
-IDP_CERTS_DIR  where signing keys live (default ./certs)
-DATABASE_URL   any dj-database-url URL (default SQLite in the project folder)
+fedmock's own settings (IDP_BASE_URL, IDP_ENTITY_ID, IDP_CERTS_DIR, the key refresh
+interval, the metadata cache duration, the key-expiry warning, the audit retention)
+are listed with their defaults and meanings in idp/conf.py; each can be set by the
+environment variable of the same name.
+
+DATABASE_URL   any dj-database-url URL (default SQLite in the project folder, mode 0600)
 SECRET_KEY     Django secret; without it one is generated once into .secret_key
 DEBUG          "1" for Django's debug pages (never in a shared deployment)
 """
 
+import datetime
 import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
+
+from idp import conf
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,26 +41,20 @@ def _development_secret_key() -> str:
 SECRET_KEY = os.environ.get("SECRET_KEY") or _development_secret_key()
 DEBUG = os.environ.get("DEBUG") == "1"
 
-IDP_BASE_URL = os.environ.get("IDP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
-IDP_ENTITY_ID = os.environ.get("IDP_ENTITY_ID", "")  # empty: {IDP_BASE_URL}/saml/metadata/
-IDP_CERTS_DIR = Path(os.environ.get("IDP_CERTS_DIR", BASE_DIR / "certs"))
-IDP_KEY_REFRESH_SECONDS = 1.0
-# How long an SP may cache the metadata (an xs:duration); short, since keys rotate.
-IDP_METADATA_CACHE_DURATION = os.environ.get("IDP_METADATA_CACHE_DURATION", "PT1H")
-# Days before expiry at which `manage.py check` warns about the active key.
-IDP_KEY_EXPIRY_WARNING_DAYS = 30
+_idp = conf.from_environment(os.environ)
+globals().update(_idp)  # every IDP_* setting, as idp/conf.py lists them
 
 ALLOWED_HOSTS = [
     host
     for host in os.environ.get("ALLOWED_HOSTS", "").split(",")
     + [
-        urlsplit(IDP_BASE_URL).hostname or "",
+        urlsplit(_idp["IDP_BASE_URL"]).hostname or "",
         "127.0.0.1",
         "localhost",
     ]
     if host
 ]
-CSRF_TRUSTED_ORIGINS = [IDP_BASE_URL]
+CSRF_TRUSTED_ORIGINS = [_idp["IDP_BASE_URL"]]
 CSRF_FAILURE_VIEW = "idp.errors.csrf_failure"
 
 INSTALLED_APPS = [
@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -76,8 +78,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "idp.sessions.RevokedSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a lockout into our error page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "idp.urls"
@@ -93,6 +99,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -111,9 +118,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    conf.keep_private(Path(DATABASES["default"]["NAME"]))
 
 AUTH_USER_MODEL = "users.User"
-AUTHENTICATION_BACKENDS = ["idp.auth.CachedModelBackend"]
+# The throttle (django-axes) first: it refuses a locked-out login before the password is
+# checked. It acts on login attempts only; the signed-in user comes from
+# CachedModelBackend.get_user, so the warm sign-on path gains no query.
+AUTHENTICATION_BACKENDS = ["idp.auth.LoginThrottle", "idp.auth.CachedModelBackend"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -124,6 +135,35 @@ AUTH_PASSWORD_VALIDATORS: list[dict] = []
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_NAME = "fedmock_session"
 SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = conf.cookies_secure(_idp["IDP_BASE_URL"])
+
+# Login throttling (django-axes): five wrong passwords for one user name from one address
+# lock that pair out for 15 minutes; a successful login clears the count. Locking by the
+# pair keeps a typo-prone tester from locking out everyone behind the same address.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "idp.auth.lockout"
+AXES_DISABLE_ACCESS_LOG = True  # sign-ons are in our audit trail; axes keeps the failures
+
+# Content-Security-Policy (django-csp) on every response. No inline script anywhere: the
+# POST form submits itself from a static file. The nonce is for the few inline <style>
+# blocks; it enters the header only on pages that use it. There is no form-action: the
+# POST form's target is each service provider's ACS, on any host.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

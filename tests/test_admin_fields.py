@@ -14,7 +14,12 @@ from idp.models import ServiceProvider
 from users.models import User
 
 # Fields an admin may leave out on purpose, with the reason. Keep it short.
-NOT_IN_ADMIN: dict[str, str] = {}
+_AXES_LOGS = "django-axes' own read-only admin; fedmock keeps no axes access logs (settings.py)"
+NOT_IN_ADMIN: dict[str, str] = {
+    "axes.AccessLog.logout_time": _AXES_LOGS,
+    "axes.AccessLog.session_hash": _AXES_LOGS,
+    "axes.AccessFailureLog.locked_out": _AXES_LOGS,
+}
 
 
 def editable_fields(model, parent=None) -> set[str]:

@@ -1,0 +1,129 @@
+"""fedmock's own settings: each one's default, environment variable and meaning, in one place.
+
+As django-oauth-toolkit's `oauth2_settings` does, `idp_settings.NAME` reads
+django.conf.settings on every access, falling back to the default here, so
+that `override_settings` and pytest's `settings` fixture reach every caller.
+settings.py fills these names from the environment (`from_environment`), so
+`django.conf.settings.NAME` works too. A new setting is one line in SETTINGS.
+"""
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a number above 0")
+    return value
+
+
+def _base_url(text: str) -> str:
+    if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).hostname:
+        raise ValueError("must be an http:// or https:// URL with a host name")
+    return text.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str  # turns the environment variable's text into the value
+
+
+SETTINGS: dict[str, Setting] = {
+    "IDP_BASE_URL": Setting("http://127.0.0.1:8000", "public URL of the IdP", _base_url),
+    "IDP_ENTITY_ID": Setting("", "entity ID and Issuer; empty: {IDP_BASE_URL}/saml/metadata/"),
+    "IDP_CERTS_DIR": Setting(PROJECT_DIR / "certs", "where signing keys live", Path),
+    "IDP_KEY_REFRESH_SECONDS": Setting(
+        1.0,
+        "how often a process without a watcher thread re-reads keys and caches; a rollover "
+        "step waits twice this long for every worker",
+        _positive_float,
+    ),
+    # Short, since keys rotate: an SP that caches the metadata longer misses the next key.
+    "IDP_METADATA_CACHE_DURATION": Setting("PT1H", "the metadata's cacheDuration (xs:duration)"),
+    "IDP_KEY_EXPIRY_WARNING_DAYS": Setting(
+        30,
+        "days before expiry at which `manage.py check` warns about the active key",
+        _positive_int,
+    ),
+    "IDP_AUDIT_RETENTION_DAYS": Setting(
+        90, "days of audit events that `manage.py prune_audit` keeps", _positive_int
+    ),
+}
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Every setting, from its environment variable where one is set; for settings.py."""
+    values = {}
+    for name, setting in SETTINGS.items():
+        text = environ.get(name, "").strip()
+        if not text:
+            values[name] = setting.default
+            continue
+        try:
+            values[name] = setting.parse(text)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{name}={text!r}: {error} ({setting.help}).") from None
+    return values
+
+
+def cookies_secure(base_url: str) -> bool:
+    """Session and CSRF cookies travel only over HTTPS once the IdP is announced on HTTPS."""
+    return urlsplit(base_url).scheme == "https"
+
+
+def keep_private(database: Path) -> None:
+    """Create the SQLite file, and keep it and its WAL files, readable by the owner only.
+
+    It holds password hashes. SQLite creates the -wal and -shm files with the database
+    file's mode, so a file that is 0600 before the first connection keeps them private.
+    """
+    if str(database) == ":memory:" or str(database).startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except FileNotFoundError:  # no such folder: SQLite will say so on connecting
+        return
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
+class IdpSettings:
+    """Reads each setting when asked, so that overrides made after start-up are seen."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            setting = SETTINGS[name]
+        except KeyError:
+            raise AttributeError(f"{name} is not a fedmock setting (idp/conf.py)") from None
+        return getattr(django_settings, name, setting.default)
+
+    def __dir__(self):
+        return list(SETTINGS)
+
+
+idp_settings = IdpSettings()
