@@ -107,7 +107,7 @@ class ServiceProvider(models.Model):
         max_length=16,
         choices=Profile.choices,
         default=Profile.GENERIC,
-        help_text="The AWS profiles turn on the checks of AWS-SAML-RULES.md; AWS also gives "
+        help_text="The AWS profiles turn on the checks of docs/aws-saml-rules.md; AWS also gives "
         "one portal tile per role.",
     )
     check_policy = models.CharField(

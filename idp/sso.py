@@ -329,7 +329,7 @@ class RejectedByChecks(SamlError):
     def __init__(self, sp: ServiceProvider, findings: list[aws.Finding]):
         super().__init__(
             "AWS would reject this response",
-            f"The checks of AWS-SAML-RULES.md found {len(findings)} problem(s) in what "
+            f"The checks of docs/aws-saml-rules.md found {len(findings)} problem(s) in what "
             f"{sp} would receive, so no response was sent.",
             "Fix the claim rules or the SP's settings in the admin (its preview shows the "
             "rule behind each attribute), or set the SP's check policy to warn.",

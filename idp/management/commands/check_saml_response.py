@@ -28,7 +28,7 @@ def instant(text: str) -> datetime.datetime:
 
 class Command(BaseCommand):
     help = (
-        "Check a SAMLResponse from any IdP (base64 or XML) against AWS-SAML-RULES.md. "
+        "Check a SAMLResponse from any IdP (base64 or XML) against docs/aws-saml-rules.md. "
         "Prints one finding per line; exits 1 if any is an error, or if the response is "
         "refused (a signature-wrapping layout, a disallowed signature, an unusable key)."
     )

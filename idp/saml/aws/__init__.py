@@ -1,4 +1,4 @@
-"""What AWS reads from a SAML response: attribute names, and the checks of AWS-SAML-RULES.md.
+"""What AWS reads from a SAML response: attribute names, and the checks of docs/aws-saml-rules.md.
 
 Every check is a pure function that returns Findings. A finding carries the
 rule id (R1…R20, or SAML for protocol problems that are not AWS's own), a
