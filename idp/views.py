@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -101,11 +101,23 @@ def portal_page(request: HttpRequest) -> HttpResponse:
     return render(request, "idp/portal.html", {"groups": portal.tiles(request.user)})
 
 
-@require_GET
+METADATA_FILENAME = "fedmock-metadata.xml"
+
+
+@require_http_methods(["GET", "HEAD"])
 @shows_saml_errors
 def metadata(request: HttpRequest) -> HttpResponse:
-    """The IdP metadata; ?signed=1 adds an enveloped signature by the active key."""
+    """The IdP metadata; ?signed=1 adds an enveloped signature by the active key.
+
+    ?download=1 names the file, so a browser does not save it as "download". HEAD
+    (monitors, curl -I) answers as GET would, without the body.
+    """
     signed = request.GET.get("signed", "") in ("1", "true")
-    return HttpResponse(
-        identity.metadata_xml(signed=signed), content_type="application/samlmetadata+xml"
+    xml = identity.metadata_xml(signed=signed)
+    response = HttpResponse(
+        b"" if request.method == "HEAD" else xml, content_type="application/samlmetadata+xml"
     )
+    response["Content-Length"] = str(len(xml))
+    if request.GET.get("download", "") in ("1", "true"):
+        response["Content-Disposition"] = content_disposition_header(True, METADATA_FILENAME)
+    return response

@@ -107,7 +107,9 @@ def test_import_of_a_missing_file_is_a_command_error(db):
 
 
 def test_export_metadata(db, signing_key, tmp_path):
-    root = etree.fromstring(run("export_metadata").encode())
+    out = io.StringIO()
+    call_command("export_metadata", stdout=out, stderr=io.StringIO())
+    root = etree.fromstring(out.getvalue().encode())
     assert root.get("entityID") == "http://127.0.0.1:8000/saml/metadata/"
     run("export_metadata", "--output", str(tmp_path / "md.xml"))
     assert b"IDPSSODescriptor" in (tmp_path / "md.xml").read_bytes()

@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from idp import identity
+from idp.management.commands._identity_note import identity_note
 from idp.saml.errors import SamlError
 
 
@@ -20,8 +21,12 @@ class Command(BaseCommand):
             xml = identity.metadata_xml(signed=signed)
         except SamlError as error:
             raise CommandError(f"{error.title}. {error.detail} {error.hint}") from error
+        self.stderr.write(identity_note())
         if output:
-            Path(output).write_bytes(xml)
+            try:
+                Path(output).write_bytes(xml)
+            except OSError as error:
+                raise CommandError(f"Cannot write {output}: {error.strerror or error}.") from error
             self.stderr.write(f"Wrote {output}")
         else:
             self.stdout.write(xml.decode())

@@ -7,6 +7,7 @@ from django.utils import timezone
 from idp import keys
 from idp.iam import SyncError, cli_commands
 from idp.management.commands._iam_options import add_iam_options, add_sync_option, sync
+from idp.management.commands._identity_note import identity_note
 from idp.models import SigningKey
 from idp.saml.errors import SamlError
 
@@ -58,6 +59,7 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from error
             except SamlError as error:
                 raise CommandError(f"{error.title}. {error.detail} {error.hint}") from error
+            self.stderr.write(identity_note())
         else:
             self.stdout.write(
                 "To update IAM:\n  python manage.py export_metadata -o fedmock-metadata.xml"

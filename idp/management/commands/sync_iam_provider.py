@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from idp.iam import SyncError
 from idp.management.commands._iam_options import add_iam_options, provider_name, sync
+from idp.management.commands._identity_note import identity_note
 from idp.saml.errors import SamlError
 
 
@@ -24,3 +25,4 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         except SamlError as error:
             raise CommandError(f"{error.title}. {error.hint}") from error
+        self.stderr.write(identity_note())
