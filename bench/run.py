@@ -147,8 +147,10 @@ def pysaml2_baseline(release, key, seconds: float) -> float:
 # --- (b) and (e): over HTTP ----------------------------------------------------------
 
 
-def wrk(url: str, cookie: str, connections: int, seconds: int) -> dict:
+def wrk(url: str, cookie: str, connections: int, seconds: int, paths: Path | None = None) -> dict:
+    """One wrk run; with `paths`, each request is the next line of that file."""
     threads = min(connections, 2)
+    arguments = ["--", str(paths), str(threads)] if paths else []
     output = subprocess.run(
         [
             "wrk",
@@ -163,6 +165,7 @@ def wrk(url: str, cookie: str, connections: int, seconds: int) -> dict:
             "-H",
             f"Cookie: {cookie}",
             url,
+            *arguments,
         ],
         capture_output=True,
         text=True,
@@ -198,9 +201,8 @@ def peak_rss_per_worker_mb(server: GunicornServer) -> float:
     return max(peaks)
 
 
-def sp_initiated_url(server: GunicornServer, workdir: Path) -> str:
+def register_bench_sp(server: GunicornServer, workdir: Path) -> None:
     from idp.saml import constants as c
-    from idp.saml.bindings import encode_redirect
 
     metadata = workdir / "bench-sp.xml"
     metadata.write_text(
@@ -210,16 +212,91 @@ def sp_initiated_url(server: GunicornServer, workdir: Path) -> str:
         'index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>'
     )
     server.manage("import_sp_metadata", str(metadata))
-    request = (
-        f'<samlp:AuthnRequest xmlns:samlp="{c.SAMLP}" xmlns:saml="{c.SAML}" ID="_bench" '
-        f'Version="2.0" IssueInstant="2026-01-01T00:00:00Z" '
-        f'AssertionConsumerServiceURL="{BENCH_ACS}"><saml:Issuer>{BENCH_SP}</saml:Issuer>'
-        "</samlp:AuthnRequest>"
-    ).encode()
-    return (
-        f"{server.url}/saml/sso/?SAMLRequest={quote(encode_redirect(request), safe='')}"
-        "&RelayState=bench"
+
+
+def sp_initiated_paths(workdir: Path, count: int) -> Path:
+    """Fresh AuthnRequests, each with its own ID: fedmock answers a request ID only once."""
+    from idp.saml import constants as c
+    from idp.saml.bindings import encode_redirect
+
+    instant = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = []
+    for _ in range(count):
+        request = (
+            f'<samlp:AuthnRequest xmlns:samlp="{c.SAMLP}" xmlns:saml="{c.SAML}" '
+            f'ID="_bench{os.urandom(12).hex()}" Version="2.0" IssueInstant="{instant}" '
+            f'AssertionConsumerServiceURL="{BENCH_ACS}"><saml:Issuer>{BENCH_SP}</saml:Issuer>'
+            "</samlp:AuthnRequest>"
+        ).encode()
+        lines.append(
+            f"/saml/sso/?SAMLRequest={quote(encode_redirect(request), safe='')}&RelayState=b"
+        )
+    path = workdir / f"sp-requests-{os.urandom(4).hex()}.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def hostile_requests(server: GunicornServer, in_flight: int = 8, rounds: int = 5) -> dict:
+    """Issue 8, item 1: 62 KB AuthnRequests whose junk signature lists an XPath transform
+    over 11,000 elements, several in flight at once, while the metadata is fetched."""
+    import threading
+
+    import requests
+
+    from idp.saml import constants as c
+
+    transform = (
+        '<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116">'
+        "<ds:XPath>count(//. | //@* | //namespace::*)</ds:XPath></ds:Transform>"
     )
+    signature = (
+        f'<ds:Signature xmlns:ds="{c.DS}"><ds:SignedInfo>'
+        '<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>'
+        f'<ds:SignatureMethod Algorithm="{c.SIG_RSA_SHA256}"/><ds:Reference URI="#_evil">'
+        f"<ds:Transforms>{transform}</ds:Transforms>"
+        f'<ds:DigestMethod Algorithm="{c.DIGEST_SHA256}"/><ds:DigestValue>AA==</ds:DigestValue>'
+        "</ds:Reference></ds:SignedInfo><ds:SignatureValue>AA==</ds:SignatureValue>"
+        "</ds:Signature>"
+    )
+    instant = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    xml = (
+        f'<samlp:AuthnRequest xmlns:samlp="{c.SAMLP}" xmlns:saml="{c.SAML}" ID="_evil" '
+        f'Version="2.0" IssueInstant="{instant}" AssertionConsumerServiceURL="{BENCH_ACS}">'
+        f"<saml:Issuer>{BENCH_SP}</saml:Issuer>{signature}<samlp:Extensions><x:f "
+        "xmlns:x='urn:filler'>" + "<f/>" * 11_000 + "</x:f></samlp:Extensions></samlp:AuthnRequest>"
+    ).encode()
+    body = {"SAMLRequest": base64.b64encode(xml).decode()}
+    hostile, metadata, statuses = [], [], []
+    lock = threading.Lock()
+
+    def attack() -> None:
+        for _ in range(rounds):
+            start = time.perf_counter()
+            reply = requests.post(f"{server.url}/saml/sso/", data=body, timeout=60)
+            with lock:
+                hostile.append(time.perf_counter() - start)
+                statuses.append(reply.status_code)
+
+    attackers = [threading.Thread(target=attack) for _ in range(in_flight)]
+    for thread in attackers:
+        thread.start()
+    while any(thread.is_alive() for thread in attackers):
+        start = time.perf_counter()
+        assert requests.get(f"{server.url}/saml/metadata/", timeout=60).status_code == 200
+        metadata.append(time.perf_counter() - start)
+    for thread in attackers:
+        thread.join()
+    return {
+        "request_base64_bytes": len(body["SAMLRequest"]),
+        "in_flight": in_flight,
+        "hostile_requests": len(hostile),
+        "hostile_statuses": sorted(set(statuses)),
+        "hostile_max_ms": max(hostile) * 1000,
+        "hostile_p50_ms": statistics.median(hostile) * 1000,
+        "metadata_fetches": len(metadata),
+        "metadata_p50_ms": statistics.median(metadata) * 1000,
+        "metadata_max_ms": max(metadata) * 1000,
+    }
 
 
 def over_http(server: GunicornServer, workdir: Path, seconds: int) -> dict:
@@ -228,18 +305,23 @@ def over_http(server: GunicornServer, workdir: Path, seconds: int) -> dict:
     browser = Browser(server.url)
     browser.sign_in("alice")
     cookie = "; ".join(f"{name}={value}" for name, value in browser.session.cookies.items())
-    flows = {
-        "idp_initiated": f"{server.url}/saml/init/?sp=urn:amazon:webservices&role={quote(ROLE)}",
-        "sp_initiated_redirect": sp_initiated_url(server, workdir),
-    }
+    register_bench_sp(server, workdir)
+    idp_initiated = f"{server.url}/saml/init/?sp=urn:amazon:webservices&role={quote(ROLE)}"
+    sample_sp = server.url + sp_initiated_paths(workdir, 1).read_text().strip()
     results = {}
-    for flow, url in flows.items():
+    for url in (idp_initiated, sample_sp):
         sample = browser.get(url)
         form = re.search(r'name="SAMLResponse" value="([^"]+)"', sample.text)
         root = __import__("lxml.etree").etree.fromstring(base64.b64decode(form[1]))
         certificate = root.findtext(".//{http://www.w3.org/2000/09/xmldsig#}X509Certificate")
         assert signing.signature_valid(root, signing.pem_from_base64(certificate))
-        results[flow] = [wrk(url, cookie, n, seconds) for n in (1, 4, 16)]
+    results["idp_initiated"] = [wrk(idp_initiated, cookie, n, seconds) for n in (1, 4, 16)]
+    # Each run gets fresh request IDs (more than it can send), generated just before it.
+    results["sp_initiated_redirect"] = [
+        wrk(server.url + "/", cookie, n, seconds, sp_initiated_paths(workdir, 3000 * seconds))
+        for n in (1, 4, 16)
+    ]
+    results["hostile_signature"] = hostile_requests(server)
     results["peak_rss_per_worker_mb"] = peak_rss_per_worker_mb(server)
     return results
 
@@ -362,6 +444,7 @@ def scale(requests: int) -> dict:
 
 def table(results: dict) -> str:
     a, s = results["in_process"], results["scale"]
+    h = results["http"]["hostile_signature"]
     lines = [
         f"fedmock benchmark, {results['machine']}",
         "",
@@ -400,6 +483,13 @@ def table(results: dict) -> str:
         f"{s['scale_queries_per_sign_on']} SQL queries   ratio {s['latency_ratio']:.2f}",
         "",
         f"(e) peak RSS per worker during (b): {results['http']['peak_rss_per_worker_mb']:.0f} MB",
+        "",
+        f"(f) hostile AuthnRequests: {h['in_flight']} in flight, {h['hostile_requests']} in all, "
+        f"{h['request_base64_bytes'] // 1024} KB each, XPath transform over 11,000 elements",
+        f"    answered {h['hostile_statuses']}  p50 {h['hostile_p50_ms']:7.1f} ms   "
+        f"max {h['hostile_max_ms']:7.1f} ms",
+        f"    metadata meanwhile ({h['metadata_fetches']} fetches)  p50 "
+        f"{h['metadata_p50_ms']:7.1f} ms   max {h['metadata_max_ms']:7.1f} ms",
     ]
     return "\n".join(lines)
 

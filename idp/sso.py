@@ -147,12 +147,8 @@ def _request_notes(sp: ServiceProvider, acs_url: str, signature_algorithm: str) 
 
 
 def _acs_notes(sp: ServiceProvider, acs_url: str) -> list[str]:
-    if acs_url.startswith("http://") and not sp.is_checked:
-        return [
-            f"The ACS {acs_url} is plain http://: the signed assertion crosses the network "
-            "readable by anyone on the path. Use https:// outside a lab."
-        ]
-    return []
+    """Plain http:// to an SP outside AWS (for AWS it is an R9 error already)."""
+    return [] if sp.is_checked else [f.message for f in aws.check_transport(acs_url, "The ACS")]
 
 
 def _pending(
@@ -319,6 +315,7 @@ def _findings(sp: ServiceProvider, release: Release, acs_url: str) -> list[aws.F
     return (
         aws.check_release(release, sp.profile)
         + aws.check_endpoints(acs_url, [[sp.entity_id]], sp.profile, sp.encrypt_assertions)
+        + aws.check_partition(acs_url, release.values(aws.ROLE))
         + aws.check_algorithms(sp.signature_algorithm, {sp.digest_algorithm})
     )
 

@@ -21,15 +21,16 @@ from idp.saml import constants as c
 from idp.saml.bindings import encode_redirect
 from idp.saml.signing import ENVELOPED, EXC_C14N
 
+from . import test_hostile_inputs
 from .test_hostile_inputs import (
     ACS,
     SP,
     authn_request,
     post_b64,
-    registered,  # noqa: F401  (fixture)
     signed_redirect_query,
 )
 
+registered = test_hostile_inputs.registered  # the fixture: three SPs and the demo directory
 SIGNED_SP = "https://signed.example/sp"
 XPATH = "http://www.w3.org/TR/1999/REC-xpath-19991116"
 XSLT = "http://www.w3.org/TR/1999/REC-xslt-19991116"
@@ -77,7 +78,9 @@ def signature(
 
 def signed_request(signature_xml: str, filler: int = 0, issuer: str = SIGNED_SP) -> bytes:
     extensions = (
-        "<samlp:Extensions><x:f xmlns:x='urn:filler'>" + "<f/>" * filler + "</x:f></samlp:Extensions>"
+        "<samlp:Extensions><x:f xmlns:x='urn:filler'>"
+        + "<f/>" * filler
+        + "</x:f></samlp:Extensions>"
         if filler
         else ""
     )
