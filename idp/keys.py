@@ -117,17 +117,17 @@ def ensure_active_key() -> tuple[SigningKey, bool]:
         return generate_key(State.ACTIVE), True
 
 
-def _change_state(key: SigningKey, state: str) -> SigningKey:
+def _change_state(key: SigningKey, state: str, now: datetime.datetime | None = None) -> SigningKey:
     key.state = state
-    key.state_changed_at = timezone.now()
+    key.state_changed_at = now or timezone.now()
     key.save(update_fields=["state", "state_changed_at"])
     forget_cached_keys()
     return key
 
 
-def wait_needed(since: datetime.datetime) -> float:
-    """Seconds until a change made at `since` has reached every worker."""
-    return max(0.0, (since + propagation() - timezone.now()).total_seconds())
+def wait_needed(since: datetime.datetime, now: datetime.datetime | None = None) -> float:
+    """Seconds after `now` until a change made at `since` has reached every worker."""
+    return max(0.0, (since + propagation() - (now or timezone.now())).total_seconds())
 
 
 @transaction.atomic
@@ -182,7 +182,10 @@ def _get(fingerprint: str, state: str | None = None) -> SigningKey:
 
 @transaction.atomic
 def activate(fingerprint: str = "", now: datetime.datetime | None = None) -> SigningKey:
-    """The next key starts signing; the old active key stays published until retired."""
+    """The next key starts signing; the old active key stays published until retired.
+
+    `now` (default: the clock) is when the step happens; tests pass it instead of waiting.
+    """
     key = (
         _get(fingerprint, State.NEXT)
         if fingerprint
@@ -191,18 +194,21 @@ def activate(fingerprint: str = "", now: datetime.datetime | None = None) -> Sig
     if key is None:
         raise KeyLifecycleError("There is no next key to activate. Run `rotate_key stage` first.")
     _check_validity(key.fingerprint, key.not_valid_before, key.not_valid_after, now)
-    if seconds := wait_needed(key.state_changed_at):
+    if seconds := wait_needed(key.state_changed_at, now):
         raise KeyLifecycleError(
             f"Key {key.fingerprint[:16]} was staged moments ago; wait {seconds:.1f} s until "
             "every worker publishes it, then activate.",
             wait_seconds=seconds,
         )
-    return _change_state(key, State.ACTIVE)
+    return _change_state(key, State.ACTIVE, now)
 
 
 @transaction.atomic
-def retire(fingerprint: str = "") -> SigningKey:
-    """Stop publishing a key: by default the oldest active key that no longer signs."""
+def retire(fingerprint: str = "", now: datetime.datetime | None = None) -> SigningKey:
+    """Stop publishing a key: by default the oldest active key that no longer signs.
+
+    `now` (default: the clock) is when the step happens; tests pass it instead of waiting.
+    """
     signer = signing_row()
     if fingerprint:
         key = _get(fingerprint)
@@ -234,14 +240,14 @@ def retire(fingerprint: str = "") -> SigningKey:
     if (
         key.state == State.ACTIVE
         and key.pk != signer.pk
-        and (seconds := wait_needed(signer.state_changed_at))
+        and (seconds := wait_needed(signer.state_changed_at, now))
     ):
         raise KeyLifecycleError(
             f"Key {signer.fingerprint[:16]} started signing moments ago; "
             f"wait {seconds:.1f} s until every worker signs with it, then retire.",
             wait_seconds=seconds,
         )
-    return _change_state(key, State.RETIRED)
+    return _change_state(key, State.RETIRED, now)
 
 
 def wait_and_retry(

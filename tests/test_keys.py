@@ -1,5 +1,6 @@
 """The signing-key lifecycle: stage, activate, retire; import; expiry; metadata; IAM sync."""
 
+import datetime
 import io
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.checks import run_checks
 from django.core.management import CommandError, call_command
+from django.db.models import F
 from lxml import etree
 from moto import mock_aws
 from signxml import XMLVerifier
@@ -24,17 +26,20 @@ from idp.saml import signing
 from .agents import certificate
 
 MD = {"md": c.MD, "ds": c.DS}
+MICROSECOND = datetime.timedelta(microseconds=1)
 
 
 @pytest.fixture(autouse=True)
 def fast_propagation(settings):
+    # Short, for the commands that wait by themselves; every other test passes its clock.
     settings.IDP_KEY_REFRESH_SECONDS = 0.05
 
 
-def settle():
-    import time
-
-    time.sleep(0.11)
+def caught_up(key: SigningKey) -> None:
+    """As if every worker had seen the key's last step: its change moved back in time."""
+    SigningKey.objects.filter(pk=key.pk).update(
+        state_changed_at=F("state_changed_at") - keys.propagation()
+    )
 
 
 def run(*args) -> str:
@@ -67,17 +72,21 @@ def test_full_rollover(signing_key):
     assert len(published()) == 2
     assert keys.active_key().fingerprint == first.fingerprint  # next does not sign
 
-    with pytest.raises(keys.KeyLifecycleError) as early:
-        keys.activate()
-    assert early.value.wait_seconds > 0
-    settle()
-    keys.activate()
+    staged_at, wait = staged.state_changed_at, keys.propagation()
+    for now in (staged_at, staged_at + wait - MICROSECOND):
+        with pytest.raises(keys.KeyLifecycleError, match="staged moments ago") as early:
+            keys.activate(now=now)
+        assert early.value.wait_seconds == (staged_at + wait - now).total_seconds()
+    activated_at = staged_at + wait
+    keys.activate(now=activated_at)
     keys.forget_cached_keys()
     assert keys.active_key().fingerprint == staged.fingerprint
     assert len(published()) == 2  # the old key stays published until retired
 
-    settle()
-    retired = keys.retire()
+    with pytest.raises(keys.KeyLifecycleError, match="started signing moments ago") as early:
+        keys.retire(now=activated_at + wait - MICROSECOND)
+    assert early.value.wait_seconds == MICROSECOND.total_seconds()
+    retired = keys.retire(now=activated_at + wait)
     assert retired.fingerprint == first.fingerprint
     assert published() == [keys.active_key().cert_base64]
 
@@ -105,15 +114,13 @@ def test_a_staged_key_can_be_withdrawn(signing_key):
 def test_activation_refuses_expired_and_future_keys(signing_key):
     key_pem, cert_pem = certificate_pair(-10, -1)
     expired = keys.stage(key_pem=key_pem, cert_pem=cert_pem)
-    settle()
     with pytest.raises(keys.KeyLifecycleError, match="expired"):
-        keys.activate()
+        keys.activate(now=expired.state_changed_at + keys.propagation())
     keys.retire(expired.fingerprint)
     key_pem, cert_pem = certificate_pair(1, 30)
-    keys.stage(key_pem=key_pem, cert_pem=cert_pem)
-    settle()
+    future = keys.stage(key_pem=key_pem, cert_pem=cert_pem)
     with pytest.raises(keys.KeyLifecycleError, match="not valid before"):
-        keys.activate()
+        keys.activate(now=future.state_changed_at + keys.propagation())
 
 
 def test_import_key(db, key_pems, tmp_path):
@@ -151,7 +158,8 @@ def test_rotate_key_command_walks_the_rollover(signing_key):
         run("rotate_key", "activate")
 
 
-def test_rotate_key_no_wait_reports_the_wait(signing_key):
+def test_rotate_key_no_wait_reports_the_wait(signing_key, settings):
+    settings.IDP_KEY_REFRESH_SECONDS = 3600  # the wait outlasts any slow machine
     run("rotate_key", "stage")
     with pytest.raises(CommandError, match="wait"):
         run("rotate_key", "activate", "--no-wait")
@@ -176,7 +184,7 @@ def test_admin_shows_days_left_and_drives_the_rollover(client, demo):
     assert "days left" in page.lower() and "Stage a new key" in page
     client.post("/admin/idp/signingkey/stage/")
     staged = SigningKey.objects.get(state="next")
-    settle()
+    caught_up(staged)
     client.post(
         "/admin/idp/signingkey/",
         {"action": "activate_key", "_selected_action": [staged.pk]},
@@ -190,7 +198,7 @@ def test_admin_shows_days_left_and_drives_the_rollover(client, demo):
         follow=True,
     )
     assert f"Key {staged.fingerprint} signs" in response.content.decode()
-    settle()
+    caught_up(staged)
     client.post("/admin/idp/signingkey/", {"action": "retire_key", "_selected_action": [old.pk]})
     old.refresh_from_db()
     assert old.state == "retired"
@@ -394,9 +402,8 @@ def test_import_key_refuses_an_expired_key_as_the_active_one(db, tmp_path):
 
 
 def test_a_broken_key_file_stops_signing_instead_of_signing_with_an_old_key(signing_key):
-    keys.stage()
-    settle()
-    keys.activate()
+    staged = keys.stage()
+    keys.activate(now=staged.state_changed_at + keys.propagation())
     staged = keys.signing_row()
     keys.key_paths(staged.fingerprint)[0].write_bytes(b"garbage")
     keys.forget_cached_keys()
