@@ -21,15 +21,17 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
+    if not text.isdigit() or int(text) < 1:
         raise ValueError("must be a whole number of at least 1")
-    return value
+    return int(text)
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
         raise ValueError("must be a number above 0")
     return value
 

@@ -345,6 +345,8 @@ def test_settings_come_from_the_environment(environ, name, value):
         {"IDP_AUDIT_RETENTION_DAYS": "ninety"},
         {"IDP_KEY_EXPIRY_WARNING_DAYS": "-3"},
         {"IDP_KEY_REFRESH_SECONDS": "nan"},
+        {"IDP_KEY_REFRESH_SECONDS": "inf"},
+        {"IDP_KEY_REFRESH_SECONDS": "0"},
         {"IDP_BASE_URL": "idp.example.com"},
         {"IDP_BASE_URL": "ftp://idp.example.com"},
     ],
@@ -354,3 +356,4 @@ def test_a_bad_value_is_one_line_naming_the_variable(environ):
         conf.from_environment(environ)
     [name] = environ
     assert str(error.value).startswith(f"{name}=") and "\n" not in str(error.value)
+    assert "must be" in str(error.value)
