@@ -55,7 +55,7 @@ def in_process(seconds: float) -> dict:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    from idp import claims, config, identity, keys
+    from idp import cache, claims, identity, keys
     from idp.models import ServiceProvider
     from idp.saml import aws, responses, signing
     from users.models import User
@@ -87,7 +87,7 @@ def in_process(seconds: float) -> dict:
     assertion_only = rate(lambda: build_and_sign(False), seconds)
     both = rate(lambda: build_and_sign(True), seconds)
     baseline = pysaml2_baseline(release, key, seconds)
-    config.forget()
+    cache.forget()
     return {
         "raw_rsa_signatures_per_s": raw,
         "responses_per_s_assertion_signed": assertion_only,
@@ -401,9 +401,9 @@ def scale(requests: int) -> dict:
         for i in range(5)
     ]
     ClaimRule.objects.bulk_create(rules)
-    from idp import config
+    from idp import cache
 
-    config.forget()
+    cache.forget()
 
     def measure(username: str) -> tuple[float, int]:
         client = Client(HTTP_HOST="127.0.0.1")

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.shortcuts import render
 
-from . import config
+from . import cache
 from .saml.errors import SamlError
 
 
@@ -24,10 +24,10 @@ class LoginThrottle(AxesStandaloneBackend):
 
 
 class CachedModelBackend(ModelBackend):
-    """Every request resolves its user; from memory, until that user changes (config.py)."""
+    """Every request resolves its user; from memory, until that user changes (cache.py)."""
 
     def get_user(self, user_id):
-        user = config.user(user_id)
+        user = cache.user(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from users.models import DIRECTORY_FIELDS, DirectoryEntry, User
 
-from . import config, rule_syntax
+from . import cache, rule_syntax
 from .models import ClaimRule, ServiceProvider
 from .saml import constants as c
 from .saml.errors import SamlError
@@ -166,11 +166,11 @@ def name_id_for(user: User, sp: ServiceProvider, requested_format: str = "") -> 
         return NameID(user.email, name_format)
     if source == ServiceProvider.NameIDSource.TRANSIENT:
         return NameID("_" + secrets.token_hex(16), name_format)
-    return NameID(config.persistent_name_id(user, sp), name_format, sp_name_qualifier=sp.entity_id)
+    return NameID(cache.persistent_name_id(user, sp), name_format, sp_name_qualifier=sp.entity_id)
 
 
 def evaluate_for(user: User, sp: ServiceProvider) -> Evaluation:
-    return evaluate(config.rules_for(sp), config.directory_entry(user), sp)
+    return evaluate(cache.rules_for(sp), cache.directory_entry(user), sp)
 
 
 def release(user: User, sp: ServiceProvider, requested_format: str = "") -> Release:

@@ -547,7 +547,7 @@ class RevokedSession(models.Model):
 
 
 class ConfigGeneration(models.Model):
-    """One counter, bumped by every change to SPs, rules and groups (see config.py)."""
+    """One counter, bumped by every change to SPs, rules and groups (see cache.py)."""
 
     value = models.BigIntegerField(default=0)
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from . import claims, config
+from . import cache, claims
 from .models import ServiceProvider
 from .saml import aws
 from .saml.errors import SamlError
@@ -44,7 +44,7 @@ def _aws_tiles(sp: ServiceProvider, role_values: tuple[str, ...]) -> list[Tile]:
 
 
 def tiles(user) -> list[tuple[ServiceProvider, list[Tile]]]:
-    entry = config.directory_entry(user)
+    entry = cache.directory_entry(user)
     service_providers = ServiceProvider.objects.filter(enabled=True, allow_idp_initiated=True)
     result = []
     for sp in service_providers:
@@ -52,7 +52,7 @@ def tiles(user) -> list[tuple[ServiceProvider, list[Tile]]]:
             result.append((sp, [Tile(sp.name, sp.entity_id, _init_url(sp))]))
             continue
         try:
-            attributes = claims.evaluate(config.rules_for(sp), entry, sp).attributes
+            attributes = claims.evaluate(cache.rules_for(sp), entry, sp).attributes
         except SamlError as error:
             result.append((sp, [Tile(sp.name, "misconfigured", problem=error.detail)]))
             continue

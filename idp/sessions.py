@@ -1,7 +1,7 @@
 """Signing out for real: a signed-cookie session is revoked on the server, not just dropped.
 
 Logout records the session's index; every worker keeps the revoked indexes in its
-per-process cache (refreshed like the rest of it, see config.py), so checking a
+per-process cache (refreshed like the rest of it, see cache.py), so checking a
 cookie costs a set lookup and no SQL.
 """
 
@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
-from . import config
+from . import cache
 from .models import RevokedSession
 from .signals import SESSION_INDEX
 
@@ -44,7 +44,7 @@ class RevokedSessionMiddleware:
 
     def __call__(self, request):
         index = request.session.get(SESSION_INDEX)
-        if index and index in config.revoked_sessions():
+        if index and index in cache.revoked_sessions():
             request.session.flush()
             request.user = AnonymousUser()
         return self.get_response(request)

@@ -17,7 +17,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing as django_signing
 from lxml import etree
 
-from . import audit, claims, config, identity, keys, replay
+from . import audit, cache, claims, identity, keys, replay
 from .models import AuditEvent, ServiceProvider
 from .saml import authn_requests, aws, bindings, responses, signing
 from .saml import constants as c
@@ -86,7 +86,7 @@ class Authentication:
 
 def _service_provider(entity_id: str) -> ServiceProvider:
     printable = entity_id.isprintable() and len(entity_id) <= 1024
-    sp = config.service_provider(entity_id) if printable else None
+    sp = cache.service_provider(entity_id) if printable else None
     if sp is None:
         raise SamlError(
             "Unknown service provider",

@@ -1,4 +1,4 @@
-"""One thread per worker process: fresh signing keys and config cache, batched audit writes.
+"""One thread per worker process: fresh signing keys and caches, batched audit writes.
 
 gunicorn's post_worker_init starts it (gunicorn.conf.py), so that keys are
 parsed and caches refilled off the request path, and every worker follows a
@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from . import audit, config, keys, replay, sessions
+from . import audit, cache, keys, replay, sessions
 
 logger = logging.getLogger("fedmock.watcher")
 
@@ -35,7 +35,7 @@ def prune_expired() -> None:
 
 def _refresh() -> None:
     """Each step on its own: a key file gone bad must not stop the caches or the audit."""
-    for step in (keys.refresh_keys, config.refresh, audit.flush, prune_expired):
+    for step in (keys.refresh_keys, cache.refresh, audit.flush, prune_expired):
         try:
             step()
         except Exception:
@@ -53,7 +53,7 @@ def start(interval: float | None = None) -> threading.Thread:
 
     _refresh()
     keys.watched()
-    config.watched()
+    cache.watched()
     audit.batch()
     thread = threading.Thread(target=watch, name="fedmock-watcher", daemon=True)
     thread.start()

@@ -3,7 +3,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from idp import config, keys
+from idp import cache, keys
 from idp.saml import signing
 
 
@@ -19,10 +19,10 @@ def certs_dir(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.IDP_CERTS_DIR = tmp_path / "certs"
     keys.forget_cached_keys()
-    config.forget()
+    cache.forget()
     yield settings.IDP_CERTS_DIR
     keys.forget_cached_keys()
-    config.forget()
+    cache.forget()
 
 
 @pytest.fixture

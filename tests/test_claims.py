@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from idp import claims, config, sso
+from idp import cache, claims, sso
 from idp.models import AuditEvent, ClaimRule, ServiceProvider
 from idp.presets import apply_rule_set
 from idp.saml import aws
@@ -259,12 +259,12 @@ def test_evaluation_takes_a_fixed_number_of_queries(app, django_assert_num_queri
     )
     small = User.objects.get(username="bob")
     # Cold: the rules, the group graph and the persistent NameID are read once...
-    config.forget()
-    config.refresh()
+    cache.forget()
+    cache.refresh()
     with CaptureQueriesContext(connection) as cold_big:
         claims.release(user, app)
-    config.forget()
-    config.refresh()
+    cache.forget()
+    cache.refresh()
     with CaptureQueriesContext(connection) as cold_small:
         claims.release(small, app)
     assert len(cold_big) == len(cold_small)
@@ -483,8 +483,8 @@ def test_another_process_change_is_seen_within_the_refresh_interval(app, setting
 
     settings.IDP_KEY_REFRESH_SECONDS = 1.0
     clock = SimpleNamespace(now=1000.0)  # the cache's monotonic clock, moved by hand
-    monkeypatch.setattr(config, "time", SimpleNamespace(monotonic=lambda: clock.now))
-    config.refresh()
+    monkeypatch.setattr(cache, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    cache.refresh()
     made = rule(app, source="literal", value="old")
     assert values(app, alice()) == ("old",)
     # As another worker would: change the row and bump the counter, bypassing this cache.
@@ -516,8 +516,8 @@ def test_a_read_that_races_a_change_is_not_kept(app):
     def load_then_change():
         User.objects.filter(pk=user.pk).update(is_active=False)
         ConfigGeneration.objects.filter(pk=1).update(value=999)
-        config.refresh()  # as the watcher would, mid-query
+        cache.refresh()  # as the watcher would, mid-query
         return stale
 
-    config._memo("users", "race", load_then_change)
-    assert "race" not in config._cache.fresh_tables()["users"]
+    cache._memo("users", "race", load_then_change)
+    assert "race" not in cache._cache.fresh_tables()["users"]

@@ -15,7 +15,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
-from idp import config, replay
+from idp import cache, replay
 from idp.models import AnsweredRequest, AssertionConsumerService, ServiceProvider
 from idp.saml import constants as c
 from idp.saml.bindings import encode_redirect
@@ -218,7 +218,7 @@ def test_uncheckable_signatures_are_ignored_only_on_purpose(client, registered):
     post = {"SAMLRequest": post_b64(signed_request(signature(), issuer=SP))}
     assert client.post("/saml/sso/", post).status_code == 400
     ServiceProvider.objects.filter(entity_id=SP).update(ignore_unverifiable_signatures=True)
-    config.forget()
+    cache.forget()
     assert client.get("/saml/sso/?" + query).status_code == 302  # on to the login
     assert client.post("/saml/sso/", post).status_code == 303
 
@@ -256,7 +256,7 @@ def test_unknown_issuers_are_not_remembered(client, demo, settings):
             {"SAMLRequest": encode_redirect(authn_request(issuer=f"https://u{n}.example"))},
         )
     assert client.get("/saml/init/", {"sp": "urn:amazon:webservices"}).status_code == 200
-    cached = config._cache.fresh_tables()["service_providers"]
+    cached = cache._cache.fresh_tables()["service_providers"]
     assert list(cached) == ["urn:amazon:webservices"]
 
 
@@ -365,7 +365,7 @@ def test_a_no_passive_answer_uses_up_the_request_too(client, registered):
 )
 def test_issue_instant_must_be_within_the_sps_window(client, registered, offset, window, status):
     ServiceProvider.objects.filter(entity_id=SP).update(request_max_age=window)
-    config.forget()
+    cache.forget()
     client.login(username="alice", password="alice")
     xml = authn_request(instant=now_text(offset))
     response = client.get("/saml/sso/", {"SAMLRequest": encode_redirect(xml)})
