@@ -17,7 +17,6 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
-from django.utils import timezone
 
 from users.models import DirectoryEntry, Group, GroupGraph, User, UserAttribute
 
@@ -26,7 +25,6 @@ from .models import (
     ClaimRule,
     ConfigGeneration,
     PersistentNameID,
-    RevokedSession,
     ServiceProvider,
 )
 
@@ -145,19 +143,6 @@ def persistent_name_id(user, sp: ServiceProvider) -> str:
     )
 
 
-def revoked_sessions() -> frozenset[str]:
-    """The indexes of signed-out sessions whose cookies have not expired yet."""
-    return _memo(
-        "revoked_sessions",
-        None,
-        lambda: frozenset(
-            RevokedSession.objects.filter(expires_at__gt=timezone.now()).values_list(
-                "session_index", flat=True
-            )
-        ),
-    )
-
-
 def bump() -> None:
     """Record a configuration change for every process, and forget it here at once."""
     if not ConfigGeneration.objects.filter(pk=1).update(value=F("value") + 1):
@@ -166,7 +151,7 @@ def bump() -> None:
 
 
 # A new persistent NameID changes nothing cached; editing or deleting one does.
-# An expired revocation that is pruned changes nothing either. Receivers are
+# Receivers are
 # connected per model: a receiver for every sender would stop Django from
 # fast-deleting anything, so pruning the audit would load each row first.
 _CONFIGURATION = (ServiceProvider, AssertionConsumerService, ClaimRule, Group, UserAttribute)
@@ -184,7 +169,7 @@ def configuration_deleted(sender, **kwargs) -> None:
     bump()
 
 
-for _model in (*_CONFIGURATION, PersistentNameID, User, RevokedSession):
+for _model in (*_CONFIGURATION, PersistentNameID, User):
     post_save.connect(configuration_saved, sender=_model, dispatch_uid=f"bump-{_model.__name__}")
 for _model in (*_CONFIGURATION, PersistentNameID, User):
     post_delete.connect(

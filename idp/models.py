@@ -84,6 +84,9 @@ def _rsa_certificate_problem(pem: str) -> str:
     return ""
 
 
+MAX_REQUEST_MAX_AGE = 86400  # the widest AuthnRequest clock window an SP may have
+
+
 class ServiceProvider(models.Model):
     class Profile(models.TextChoices):
         GENERIC = "generic", "Generic SAML service provider"
@@ -164,7 +167,7 @@ class ServiceProvider(models.Model):
     request_max_age = models.PositiveIntegerField(
         "AuthnRequest clock window (seconds)",
         default=300,
-        validators=[MinValueValidator(30), MaxValueValidator(86400)],
+        validators=[MinValueValidator(30), MaxValueValidator(MAX_REQUEST_MAX_AGE)],
         help_text="AuthnRequests whose IssueInstant is further than this from the IdP's "
         "clock, either way, are refused.",
     )

@@ -18,7 +18,7 @@ from django.core import signing as django_signing
 from lxml import etree
 
 from . import audit, cache, claims, identity, keys, replay
-from .models import AuditEvent, ServiceProvider
+from .models import MAX_REQUEST_MAX_AGE, AuditEvent, ServiceProvider
 from .saml import authn_requests, aws, bindings, responses, signing
 from .saml import constants as c
 from .saml.errors import SamlError
@@ -401,7 +401,9 @@ def _claim(pending: PendingRequest, sp: ServiceProvider, username: str = "") -> 
             sp.entity_id,
             pending.request_id,
             _now(),
-            keep_for=PENDING_MAX_AGE + 2 * sp.request_max_age,
+            # The widest window any SP may have: widening this SP's later must not
+            # let a forgotten claim be answered again.
+            keep_for=PENDING_MAX_AGE + 2 * MAX_REQUEST_MAX_AGE,
         )
     except replay.AlreadyAnswered as error:
         raise _refuse(error, SP_INITIATED, sp.entity_id, username, pending.request_id) from None

@@ -1,7 +1,6 @@
 """Thin HTTP views: each hands plain fields to sso.py and renders what comes back."""
 
 import functools
-import secrets
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -37,10 +36,8 @@ def _post_form(request: HttpRequest, form: PostForm) -> HttpResponse:
 def _authentication(request: HttpRequest) -> sso.Authentication | None:
     if not request.user.is_authenticated:
         return None
+    # Every signed-in session carries both (signals.py); sessions.py ends any that does not.
     session = request.session
-    if SESSION_INDEX not in session:  # signed in before this IdP tracked sessions
-        session[SESSION_INDEX] = "_" + secrets.token_hex(16)
-        session[AUTHN_INSTANT] = 0.0
     return sso.Authentication(request.user, session[SESSION_INDEX], session[AUTHN_INSTANT])
 
 

@@ -35,7 +35,7 @@ def prune_expired() -> None:
 
 def _refresh() -> None:
     """Each step on its own: a key file gone bad must not stop the caches or the audit."""
-    for step in (keys.refresh_keys, cache.refresh, audit.flush, prune_expired):
+    for step in (keys.refresh_keys, cache.refresh, sessions.refresh, audit.flush, prune_expired):
         try:
             step()
         except Exception:
@@ -54,6 +54,7 @@ def start(interval: float | None = None) -> threading.Thread:
     _refresh()
     keys.watched()
     cache.watched()
+    sessions.watched()
     audit.batch()
     thread = threading.Thread(target=watch, name="fedmock-watcher", daemon=True)
     thread.start()

@@ -3,7 +3,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from idp import cache, keys
+from idp import cache, keys, sessions
 from idp.saml import signing
 
 
@@ -20,9 +20,11 @@ def certs_dir(settings, tmp_path):
     settings.IDP_CERTS_DIR = tmp_path / "certs"
     keys.forget_cached_keys()
     cache.forget()
+    sessions.forget()
     yield settings.IDP_CERTS_DIR
     keys.forget_cached_keys()
     cache.forget()
+    sessions.forget()
 
 
 @pytest.fixture

@@ -374,6 +374,8 @@ def test_relay_state_is_covered_by_the_redirect_signature(client, registered, ke
         (authn_request(attributes='ForceAuthn="maybe"'), "ForceAuthn is not a boolean"),
         (authn_request(request_id="_" + "x" * 300), "ID is too long"),
         (authn_request(issuer=SP + "<!-- x -->"), "Issuer holds markup"),
+        (authn_request(instant="2026-11-21"), "invalid IssueInstant"),
+        (authn_request(instant="20261121T120000Z"), "invalid IssueInstant"),
     ],
 )
 def test_odd_authn_requests_are_refused(client, registered, xml, message):

@@ -1,6 +1,7 @@
 """Parse an AuthnRequest, judge its freshness, and choose where its response goes."""
 
 import datetime
+import re
 from dataclasses import dataclass
 
 from saml2 import samlp
@@ -41,8 +42,13 @@ def _flag(value: str | None, name: str) -> bool:
     return value.strip() in {"true", "1"}
 
 
+_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)?")
+
+
 def _instant(value: str) -> datetime.datetime:
     try:
+        if not _DATE_TIME.fullmatch(value):  # fromisoformat alone also takes 20261121T1200
+            raise ValueError(value)
         moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as error:
         raise SamlError(

@@ -14,6 +14,7 @@ Parsing a private key costs milliseconds, so callers load a key once with
 import base64
 import datetime
 import hashlib
+import re
 from dataclasses import dataclass
 from html import escape
 
@@ -249,8 +250,12 @@ def sign(
 # Reference lists (XPath, XSLT) over every node before it looks at the signature
 # value, so an attacker could choose the work; anything off these lists is refused
 # before a single byte is canonicalised.
-ALLOWED_TRANSFORMS = (ENVELOPED, EXC_C14N)
+ALLOWED_TRANSFORMS = (ENVELOPED, EXC_C14N)  # in this order, each at most once
 ALLOWED_CANONICALIZATIONS = (EXC_C14N,)
+MAX_INCLUSIVE_PREFIXES = 10  # each listed prefix is looked up on every element, to the root
+MAX_SIGNED_NODES = 5000
+MAX_SIGNED_DEPTH = 64
+_NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,255}")
 _SIGNATURE_CHILDREN = ("SignedInfo", "SignatureValue", "KeyInfo")
 _KEY_INFO_CHILDREN = ("X509Data", "KeyName", "KeyValue")
 
@@ -336,6 +341,11 @@ def check_signature_profile(signature: etree._Element, element_id: str | None = 
             raise UnsafeSignature(f"The Reference lists {len(transforms)} transforms.")
         for transform in transforms:
             _check_transform(transform)
+        algorithms = [t.get("Algorithm") for t in transforms]
+        if algorithms != [a for a in ALLOWED_TRANSFORMS if a in algorithms]:
+            raise UnsafeSignature(
+                "The transforms must be the enveloped signature, then exclusive C14N, each once."
+            )
     _algorithm(parts[-2], DIGESTS, "DigestMethod")
     if len(children) == 3:
         key_info = children[2]
@@ -361,6 +371,14 @@ def _check_transform(transform: etree._Element) -> None:
         or len(parameters) > 1
     ):
         raise UnsafeSignature("Exclusive C14N takes only an InclusiveNamespaces list.")
+    prefixes = parameters[0].get("PrefixList", "").split() if parameters else []
+    if len(prefixes) > MAX_INCLUSIVE_PREFIXES or not all(
+        prefix == "#default" or _NCNAME.fullmatch(prefix) for prefix in prefixes
+    ):
+        raise UnsafeSignature(
+            f"The InclusiveNamespaces PrefixList must be at most {MAX_INCLUSIVE_PREFIXES} "
+            "namespace prefixes."
+        )
 
 
 def enveloped_signature(element: etree._Element) -> etree._Element | None:
@@ -370,8 +388,31 @@ def enveloped_signature(element: etree._Element) -> etree._Element | None:
         raise UnsafeSignature(f"The element carries {len(signatures)} signatures; sign it once.")
     if not signatures:
         return None
-    check_signature_profile(signatures[0], element.get("ID") or "")
+    element_id = element.get("ID") or ""
+    if not _NCNAME.fullmatch(element_id):
+        # xmlsec reads '#xpointer(...)' as an expression over the whole document.
+        raise UnsafeSignature(
+            f"The signed element's ID {element_id[:80]!r} is not a plain XML name (xs:ID)."
+        )
+    check_signature_profile(signatures[0], element_id)
+    _check_size(element)
     return signatures[0]
+
+
+def _check_size(element: etree._Element) -> None:
+    """Canonicalisation costs grow with nodes times depth: bound both before verifying."""
+    nodes = depth = 0
+    for event, _ in etree.iterwalk(element, events=("start", "end")):
+        if event == "end":
+            depth -= 1
+            continue
+        nodes += 1
+        depth += 1
+        if nodes > MAX_SIGNED_NODES or depth > MAX_SIGNED_DEPTH:
+            raise UnsafeSignature(
+                f"The signed element has more than {MAX_SIGNED_NODES} elements or is nested "
+                f"deeper than {MAX_SIGNED_DEPTH}; a SAML message needs a small fraction of that."
+            )
 
 
 def verify_enveloped(element: etree._Element, cert_pem: str) -> None:
