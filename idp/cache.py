@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.conf import settings
+from django.contrib.auth.models import Group as AuthGroup
 from django.db.models import F, Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
@@ -177,8 +178,13 @@ for _model in (*_CONFIGURATION, PersistentNameID, User):
     )
 
 
+# Staff permissions too: signed-in users come from this cache, with the permissions
+# Django memoises on them, so a granted or revoked permission must drop them.
 @receiver(m2m_changed, sender=Group.member_of.through)
 @receiver(m2m_changed, sender=Group.members.through)
+@receiver(m2m_changed, sender=User.user_permissions.through)
+@receiver(m2m_changed, sender=User.groups.through)
+@receiver(m2m_changed, sender=AuthGroup.permissions.through)
 def group_membership_changed(sender, action, **kwargs) -> None:
     if action.startswith("post_"):
         bump()

@@ -557,3 +557,31 @@ def test_a_bad_environment_variable_is_one_line_from_manage_py():
         and "IDP_KEY_EXPIRY_WARNING_DAYS='soon'" in result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_the_check_page_needs_view_permission_on_service_providers(client, db):
+    from django.contrib.auth.models import Permission
+
+    from users.models import User
+
+    staff = User.objects.create_user("staff", password="staff", is_staff=True)
+    client.login(username="staff", password="staff")
+    assert client.get("/admin/idp/serviceprovider/check-response/").status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename="view_serviceprovider"))
+    assert client.get("/admin/idp/serviceprovider/check-response/").status_code == 200
+
+
+def test_a_revoked_staff_permission_takes_effect_at_once(client, db, settings):
+    """Signed-in users come from the per-process cache; their permissions must not."""
+    from django.contrib.auth.models import Permission
+
+    from users.models import User
+
+    settings.IDP_KEY_REFRESH_SECONDS = 3600  # as under gunicorn
+    staff = User.objects.create_user("staff", password="staff", is_staff=True)
+    permission = Permission.objects.get(codename="view_serviceprovider")
+    staff.user_permissions.add(permission)
+    client.login(username="staff", password="staff")
+    assert client.get("/admin/idp/serviceprovider/").status_code == 200
+    staff.user_permissions.remove(permission)
+    assert client.get("/admin/idp/serviceprovider/").status_code == 403
