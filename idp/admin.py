@@ -320,8 +320,7 @@ class ServiceProviderAdmin(admin.ModelAdmin):
     def check_response(self, request):
         # It signs and stores nothing, but it is a tool about service providers: the staff
         # who may see those may use it.
-        if not self.has_view_permission(request):
-            raise PermissionDenied
+        _require(self.has_view_permission(request))
         form = CheckResponseForm(request.POST or None, request.FILES or None)
         findings = problem = None
         if request.method == "POST" and form.is_valid():

@@ -77,16 +77,10 @@ def watched() -> None:
     _cache.watched = True
 
 
-def _memo(table: str, key, load: Callable[[], T]) -> T:
-    values = _cache.fresh_tables()[table]
-    if key not in values:
-        values[key] = load()
-    return values[key]
-
-
-def _memo_found(table: str, key, load: Callable[[], T | None]) -> T | None:
-    """Like _memo, but "not found" is never stored: unknown keys come from the
-    outside (any issuer, any ?sp=), and remembering each would grow memory without bound."""
+def _memo(table: str, key, load: Callable[[], T | None]) -> T | None:
+    """The cached value, loaded once; "not found" (None) is never stored, since unknown
+    keys come from outside (any issuer, any ?sp=) and remembering each would grow
+    memory without bound."""
     values = _cache.fresh_tables()[table]
     if key in values:
         return values[key]
@@ -97,7 +91,7 @@ def _memo_found(table: str, key, load: Callable[[], T | None]) -> T | None:
 
 
 def service_provider(entity_id: str) -> ServiceProvider | None:
-    return _memo_found(
+    return _memo(
         "service_providers",
         entity_id,
         lambda: (
@@ -127,7 +121,7 @@ def group_graph() -> GroupGraph:
 
 def user(user_id) -> User | None:
     """A user by primary key, as the session names it."""
-    return _memo_found("users", user_id, lambda: User.objects.filter(pk=user_id).first())
+    return _memo("users", user_id, lambda: User.objects.filter(pk=user_id).first())
 
 
 def directory_entry(user: User) -> DirectoryEntry:

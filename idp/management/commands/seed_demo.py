@@ -62,25 +62,17 @@ class Command(BaseCommand):
     def handle(self, *args, reset=False, **options):
         # `make run` seeds on every start: without --reset, an operator's changes to the
         # demo users (and their signed-in sessions, through the password) survive it.
+        seeds = [(spec["username"], lambda spec=spec: self._seed_user(spec)) for spec in DEMO_USERS]
+        seeds.append(("admin", self._seed_admin))
         created, kept = [], []
-        for spec in DEMO_USERS:
-            exists = User.objects.filter(username=spec["username"]).exists()
-            if exists and not reset:
-                kept.append(spec["username"])
-                continue
-            (kept if exists else created).append(spec["username"])
-            self._seed_user(spec)
-        admin = User.objects.filter(username="admin").first()
-        if admin is None or reset:
-            (created if admin is None else kept).append("admin")
-            self._seed_admin()
-        else:
-            kept.append("admin")
+        for username, seed in seeds:
+            exists = User.objects.filter(username=username).exists()
+            if not exists or reset:
+                seed()
+            (kept if exists and not reset else created).append(username)
         ensure_aws_preset(ServiceProvider)
         if reset:
-            self.stdout.write(
-                "Demo directory reset: alice, bob, carol and admin (password = user name)."
-            )
+            self.stdout.write(f"Demo directory reset: {', '.join(created)} (password = user name).")
             return
         if created:
             self.stdout.write(f"Demo users created: {', '.join(created)} (password = user name).")

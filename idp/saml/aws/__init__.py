@@ -54,7 +54,6 @@ from .release import (
     check_transport,
 )
 from .response import (
-    EXC_C14N,
     MAX_ENCODED_RESPONSE,
     NS,
     REDEEM_WITHIN,
@@ -71,7 +70,6 @@ __all__ = [
     "ATTRIBUTE_PREFIX",
     "AUDIENCE",
     "AUDIENCES",
-    "EXC_C14N",
     "MAX_ENCODED_RESPONSE",
     "MAX_TAGS",
     "NS",

@@ -31,7 +31,6 @@ from .release import (
 
 MAX_ENCODED_RESPONSE = 100_000
 REDEEM_WITHIN = datetime.timedelta(minutes=5)
-EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 
 # Said by every door (command, admin page) when no metadata was given.
 WITHOUT_METADATA = "the signature was checked for form only, and the Issuer against nothing."
@@ -225,29 +224,8 @@ def _signature_findings(
     findings = check_algorithms(
         _algorithm(signature, "ds:SignedInfo/ds:SignatureMethod"), digests, label
     )
-    canonical = _algorithm(signature, "ds:SignedInfo/ds:CanonicalizationMethod")
-    if canonical != EXC_C14N:
-        findings.append(
-            warning(
-                "R11",
-                f"The {label} signature canonicalizes with {canonical or 'nothing'}; "
-                "use exclusive canonicalization.",
-            )
-        )
-    reference = signature.find("ds:SignedInfo/ds:Reference", NS)
-    if (
-        not element.get("ID")
-        or reference is None
-        or reference.get("URI") != "#" + element.get("ID")
-    ):
-        findings.append(
-            error(
-                "R11",
-                f"The {label} signature does not reference the {label} "
-                "itself (a wrapped or detached signature). Sign the element by its ID.",
-            )
-        )
-        return findings
+    # The allow-list has already refused any canonicalization but exclusive C14N, and
+    # any Reference but one to the element's own ID.
     body = signature.findtext("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=NS)
     if not body:
         findings.append(
@@ -365,8 +343,7 @@ def check_response(
     findings += confirmation_findings
     findings += check_endpoints(recipient, audiences, profile, encrypted=bool(encrypted))
     if profile == PROFILE_AWS:
-        roles = [v for a in release.attributes if a.name == ROLE for v in a.values]
-        findings += check_partition(recipient, roles)
+        findings += check_partition(recipient, release.values(ROLE))
     else:
         findings += _transport_findings(root.get("Destination", ""), recipient)
     findings += _check_issuer(root, assertion, issuer)
