@@ -1,0 +1,112 @@
+"""Every refusal of the API as one JSON shape: the error page's words, never HTML or a 500.
+
+    {"title": ..., "message": ..., "hint": ..., "status": 4xx, "fields"?: {...}, "findings"?: [...]}
+
+`message` is the error page's detail; `fields` names each invalid field (validation errors);
+`findings` are the AWS checker's (a response the SP's policy blocked).
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from idp.saml.errors import SamlError
+
+
+def body(error: SamlError, **extra) -> dict:
+    return {
+        "title": error.title,
+        "message": error.detail,
+        "hint": error.hint,
+        "status": error.status,
+        **extra,
+    }
+
+
+def finding_json(finding) -> dict:
+    return {"rule": finding.rule, "severity": finding.severity, "message": finding.message}
+
+
+def respond(error: SamlError, **extra) -> Response:
+    return Response(body(error, **extra), status=error.status)
+
+
+_DRF_TITLES = {
+    status.HTTP_401_UNAUTHORIZED: (
+        "Authentication required",
+        "Send `Authorization: Bearer <token>`; `python manage.py create_api_token USERNAME` "
+        "prints one for a staff user, or issue one in the admin under API tokens.",
+    ),
+    status.HTTP_403_FORBIDDEN: (
+        "Permission denied",
+        "Ask an operator to grant the token's user the model permission in the admin "
+        "(Authentication and Authorization → Users), or use a token with that scope.",
+    ),
+    status.HTTP_404_NOT_FOUND: ("Not found", "Check the name in the URL; list the collection."),
+    status.HTTP_405_METHOD_NOT_ALLOWED: ("Method not allowed", "See /api/docs for the methods."),
+    status.HTTP_406_NOT_ACCEPTABLE: ("Not acceptable", "Accept application/json."),
+    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: (
+        "Unsupported media type",
+        "Send a JSON body with `Content-Type: application/json`.",
+    ),
+    status.HTTP_429_TOO_MANY_REQUESTS: ("Too many requests", "Wait and try again."),
+}
+
+
+def _validation_fields(detail) -> dict:
+    if isinstance(detail, dict):
+        return {name: _validation_fields(value) for name, value in detail.items()}
+    if isinstance(detail, list):
+        flat = [_validation_fields(item) for item in detail]
+        return (
+            " ".join(item for item in flat if isinstance(item, str))
+            if all(isinstance(item, str) for item in flat)
+            else flat
+        )
+    return str(detail)
+
+
+def _message(fields) -> str:
+    if isinstance(fields, str):
+        return fields
+    if isinstance(fields, dict):
+        return "; ".join(f"{name}: {_message(value)}" for name, value in fields.items())
+    return "; ".join(_message(item) for item in fields)
+
+
+def exception_handler(exc, context) -> Response | None:
+    """DRF's hook: SamlError, Django's and DRF's exceptions, all in the one shape."""
+    if isinstance(exc, SamlError):
+        extra = {}
+        if findings := getattr(exc, "findings", None):
+            extra["findings"] = [finding_json(f) for f in findings]
+        return respond(exc, **extra)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "No such object.")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a real bug: Django's 500 handler logs it and answers in JSON
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _validation_fields(exc.detail)
+        fields = fields if isinstance(fields, dict) else {"non_field_errors": fields}
+        error = SamlError(
+            "The request is not valid",
+            _message(fields),
+            "Correct the fields named in `fields`; /api/docs lists each one.",
+            status=exc.status_code,
+        )
+        return respond(error, fields=fields)
+    title, hint = _DRF_TITLES.get(exc.status_code, ("Request refused", ""))
+    response = respond(SamlError(title, str(exc.detail), hint, status=exc.status_code))
+    if auth_header := getattr(exc, "auth_header", None):
+        response["WWW-Authenticate"] = auth_header
+    if wait := getattr(exc, "wait", None):
+        response["Retry-After"] = str(int(wait))
+    return response
