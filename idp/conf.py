@@ -36,6 +36,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+LOGIN_MODES = ("password", "picker")
+
+
+def _login_mode(text: str) -> str:
+    if text not in LOGIN_MODES:
+        raise ValueError("must be password or picker")
+    return text
+
+
 def _base_url(text: str) -> str:
     if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).hostname:
         raise ValueError("must be an http:// or https:// URL with a host name")
@@ -68,6 +77,10 @@ SETTINGS: dict[str, Setting] = {
     ),
     "IDP_AUDIT_RETENTION_DAYS": Setting(
         90, "days of audit events that `manage.py prune_audit` keeps", _positive_int
+    ),
+    # picker: anyone can sign in as any non-staff user by clicking a name; for test rigs only.
+    "IDP_LOGIN_MODE": Setting(
+        "password", "password, or picker: a list of users to click, no password", _login_mode
     ),
 }
 

@@ -6,6 +6,7 @@ from django.dispatch import receiver
 
 AUTHN_INSTANT = "fedmock_authn_instant"
 SESSION_INDEX = "fedmock_session_index"
+PICKED_LOGIN = "fedmock_picked"  # set by picker.py: this session proved no password
 
 
 @receiver(user_logged_in)
@@ -13,6 +14,8 @@ def remember_authentication(sender, request, user, **kwargs):
     """When the user proved who they are: ForceAuthn and AuthnStatement need it."""
     request.session[AUTHN_INSTANT] = time.time()
     request.session[SESSION_INDEX] = "_" + secrets.token_hex(16)
+    # A password login on top of a picked session proves the user after all.
+    request.session.pop(PICKED_LOGIN, None)
 
 
 @receiver(user_logged_out)
