@@ -560,3 +560,18 @@ class ConfigGeneration(models.Model):
     @classmethod
     def current(cls) -> int:
         return cls.objects.filter(pk=1).values_list("value", flat=True).first() or 0
+
+
+class LoadedFixture(models.Model):
+    """The fixture last loaded (one row): what `fixtures.reset()` re-applies.
+
+    Kept in the database, not in a worker's memory, so a reset reaches every worker and
+    host. Passwords are stored as the hashes the load set, so a reset never re-hashes.
+    """
+
+    source = models.CharField(max_length=1024)
+    data = models.JSONField()
+    loaded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.source} (loaded {self.loaded_at:%Y-%m-%d %H:%M:%S})"
