@@ -2,10 +2,13 @@
 
 from django.shortcuts import render
 
+from .api.errors import json_response
 from .saml.errors import SamlError
 
 
 def _page(request, error: SamlError):
+    if request.path.startswith("/api/"):
+        return json_response(error)  # an API client reads JSON, never the HTML page
     return render(request, "error.html", {"error": error}, status=error.status)
 
 
@@ -25,7 +28,9 @@ def not_found(request, exception=None):
         SamlError(
             "Page not found",
             f"Nothing is served at {request.path}.",
-            "The portal is at /, the metadata at /saml/metadata/.",
+            "The API's endpoints are listed at /api/docs."
+            if request.path.startswith("/api/")
+            else "The portal is at /, the metadata at /saml/metadata/.",
             status=404,
         ),
     )

@@ -6,10 +6,13 @@
 `findings` are the AWS checker's (a response the SP's policy blocked).
 """
 
+import math
+
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
-from rest_framework import exceptions, status
+from django.http import Http404, JsonResponse
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from idp.saml.errors import SamlError
@@ -33,7 +36,66 @@ def respond(error: SamlError, **extra) -> Response:
     return Response(body(error, **extra), status=error.status)
 
 
+def json_response(error: SamlError) -> JsonResponse:
+    """The same shape outside DRF: Django's own 404 and 500 under /api/."""
+    return JsonResponse(body(error), status=error.status)
+
+
+class FindingSerializer(serializers.Serializer):
+    rule = serializers.CharField(help_text="the AWS rule id, R1 to R21 (docs/aws-saml-rules.md)")
+    severity = serializers.ChoiceField(["error", "warning"])
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every refusal: the error page's words, as JSON."""
+
+    title = serializers.CharField()
+    message = serializers.CharField()
+    hint = serializers.CharField(allow_blank=True)
+    status = serializers.IntegerField()
+    fields = serializers.DictField(required=False, help_text="each invalid field's problem")
+    findings = FindingSerializer(many=True, required=False)
+
+
+_ERROR_MEANINGS = {
+    400: "the body is malformed or a field is invalid (`fields` says which)",
+    401: "no token, or an unknown, revoked or expired one",
+    403: "the token's user is not staff, lacks the model permission, or the token the scope",
+    404: "no such object",
+    409: "the step cannot happen now (`Retry-After` says when to retry, if it is a wait)",
+    413: "the body is too large",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """The refusals an operation can answer, for extend_schema(responses=...)."""
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=_ERROR_MEANINGS.get(code, "refused"))
+        for code in (401, 403, *codes)
+    }
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+
+
+class Conflict(exceptions.APIException):
+    """A step that cannot happen now; `wait` (seconds) becomes Retry-After."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+    def __init__(self, detail: str, wait: float | None = None):
+        super().__init__(detail)
+        self.wait = wait
+
+
 _DRF_TITLES = {
+    status.HTTP_400_BAD_REQUEST: (
+        "Malformed request",
+        "Send a JSON object with `Content-Type: application/json`; /api/docs shows each body.",
+    ),
     status.HTTP_401_UNAUTHORIZED: (
         "Authentication required",
         "Send `Authorization: Bearer <token>`; `python manage.py create_api_token USERNAME` "
@@ -46,6 +108,11 @@ _DRF_TITLES = {
     ),
     status.HTTP_404_NOT_FOUND: ("Not found", "Check the name in the URL; list the collection."),
     status.HTTP_405_METHOD_NOT_ALLOWED: ("Method not allowed", "See /api/docs for the methods."),
+    status.HTTP_409_CONFLICT: ("Not now", "Do what the message says, then try again."),
+    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE: (
+        "Request too large",
+        "Send a smaller body; see /api/docs for each field's limit.",
+    ),
     status.HTTP_406_NOT_ACCEPTABLE: ("Not acceptable", "Accept application/json."),
     status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: (
         "Unsupported media type",
@@ -108,5 +175,6 @@ def exception_handler(exc, context) -> Response | None:
     if auth_header := getattr(exc, "auth_header", None):
         response["WWW-Authenticate"] = auth_header
     if wait := getattr(exc, "wait", None):
-        response["Retry-After"] = str(int(wait))
+        # Whole seconds, rounded up: a client that waits exactly this long is not early.
+        response["Retry-After"] = str(math.ceil(wait))
     return response

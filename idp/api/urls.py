@@ -7,7 +7,13 @@ app_name = "api"
 
 urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
-    path("docs", SpectacularSwaggerSplitView.as_view(url_name="api:openapi"), name="docs"),
+    path(
+        "docs",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api:openapi", template_name="api/swagger_ui.html"
+        ),
+        name="docs",
+    ),
     path("v1/", include("idp.api.operations.urls")),
     path("v1/", include("idp.api.directory.urls")),
 ]

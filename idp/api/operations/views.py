@@ -1,0 +1,282 @@
+"""Operations: mint a sign-on, check a response, list the fault scenarios, reset to the
+loaded fixture, and roll the signing keys over. Each is a thin door onto the function
+the browser views, the admin and the commands call."""
+
+import dataclasses
+import time
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from idp import keys, sso
+from idp.api.errors import Conflict, error_responses
+from idp.management.commands.rotate_key import NEXT_STEPS
+from idp.models import SigningKey
+from idp.saml import aws
+
+from . import serializers as s
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class SignOns(APIView):
+    # The preview's power: a signed response for any user, without their password.
+    required_permissions = ["idp.preview_signed_response"]
+    required_scope = "sign-on"
+
+    @extend_schema(
+        operation_id="mint_sign_on",
+        summary="Mint a signed SAML response",
+        description="Runs the browser's sign-on pipeline (idp/sso.py) for a user and a service "
+        "provider, without a browser: the same claim rules, key, checks and audit. A fault "
+        "scenario breaks the response on purpose. Needs the `idp.preview_signed_response` "
+        "permission and the `sign-on` scope.",
+        request=s.SignOnRequest,
+        responses={201: s.SignOnResponse, **error_responses(400, 404, 409)},
+        tags=["sign-ons"],
+    )
+    def post(self, request):
+        data = _valid(s.SignOnRequest, request.data)
+        minted = sso.mint(
+            data["user"],
+            data["sp"],
+            role_arn=data["role"],
+            relay_state=data["relay_state"],
+            in_response_to=data["in_response_to"] or None,
+            scenario=data["scenario"] or None,
+            now=data["now"],
+        )
+        return Response(s.SignOnResponse(minted).data, status=status.HTTP_201_CREATED)
+
+
+class Checks(APIView):
+    # It signs and stores nothing: any staff token with the read scope may use it.
+    required_permissions: list[str] = []
+    required_scope = "read"
+
+    @extend_schema(
+        operation_id="check_response",
+        summary="Check a SAMLResponse against the AWS rules",
+        description="What `manage.py check_saml_response` does: every finding against "
+        "docs/aws-saml-rules.md, and a verdict. A response that cannot be judged at all (a "
+        "signature-wrapping layout, a disallowed signature, unusable metadata) is refused "
+        "with 400.",
+        request=s.CheckRequest,
+        responses={200: s.CheckResponse, **error_responses(400, 413)},
+        tags=["checks"],
+    )
+    def post(self, request):
+        data = _valid(s.CheckRequest, request.data)
+        findings = aws.check_response_with_metadata(
+            data["saml_response"].encode(),
+            data["metadata"].encode() or None,
+            now=data["now"],
+            decryption_key=data["key"].encode() or None,
+        )
+        verdict = "reject" if any(f.severity == "error" for f in findings) else "accept"
+        note = None if data["metadata"] else f"Without metadata {aws.WITHOUT_METADATA}"
+        return Response(
+            s.CheckResponse({"verdict": verdict, "findings": findings, "note": note}).data
+        )
+
+
+class Scenarios(APIView):
+    required_permissions: list[str] = []
+    required_scope = "read"
+
+    @extend_schema(
+        operation_id="list_scenarios",
+        summary="The catalogue of fault scenarios",
+        description="Each scenario breaks a response on purpose; name one in POST "
+        "/api/v1/sign-ons or set it as a service provider's fault profile.",
+        responses={200: s.ScenarioSerializer(many=True), **error_responses()},
+        tags=["sign-ons"],
+    )
+    def get(self, request):
+        from idp import scenarios
+
+        return Response(s.ScenarioSerializer(scenarios.CATALOGUE.values(), many=True).data)
+
+
+# Restoring the fixture may add, change and delete any of these: the user needs every one
+# of those permissions (a superuser has them all), as the admin would ask for each step.
+RESET_PERMISSIONS = [
+    f"{app}.{action}_{model}"
+    for app, model in (
+        ("users", "user"),
+        ("users", "group"),
+        ("idp", "serviceprovider"),
+        ("idp", "claimrule"),
+    )
+    for action in ("add", "change", "delete")
+]
+
+
+class Reset(APIView):
+    required_permissions = RESET_PERMISSIONS
+    required_scope = "reset"
+
+    @extend_schema(
+        operation_id="reset",
+        summary="Restore the loaded fixture",
+        description="Re-applies the fixture file fedmock last loaded, removing what it does "
+        "not name: the state a test suite starts from. Needs the `reset` scope and the add, "
+        "change and delete permissions on users, groups, service providers and claim rules.",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, **error_responses(409)},
+        tags=["fixtures"],
+    )
+    def post(self, request):
+        from idp import fixtures
+
+        summary = fixtures.reset()
+        return Response(
+            dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else summary
+        )
+
+
+def _key_json(key: SigningKey, signer: SigningKey | None, now) -> dict:
+    return {
+        "fingerprint": key.fingerprint,
+        "state": key.state,
+        "signs": signer is not None and signer.pk == key.pk,
+        "published": key.state != SigningKey.State.RETIRED,
+        "not_valid_before": key.not_valid_before,
+        "not_valid_after": key.not_valid_after,
+        "days_left": (key.not_valid_after - now).days,
+        "created_at": key.created_at,
+        "state_changed_at": key.state_changed_at,
+    }
+
+
+# A rollover step waits until every worker can have seen the previous one (2 ×
+# IDP_KEY_REFRESH_SECONDS: 2 s by default). The API waits that out, as the admin and
+# `rotate_key` do, when it is this short; a longer wait answers 409 with Retry-After
+# rather than hold a worker.
+KEY_STEP_PATIENCE = 5.0
+
+
+class KeyStep(APIView):
+    sleep = staticmethod(time.sleep)  # tests replace it, so that they never sleep
+
+    def step(self, name: str, run) -> Response:
+        try:
+            key = keys.wait_and_retry(run, sleep=self.sleep, patience=KEY_STEP_PATIENCE)
+        except keys.KeyLifecycleError as error:
+            wait = error.wait_seconds + keys.PROPAGATION_MARGIN if error.wait_seconds else None
+            raise Conflict(str(error), wait=wait) from error
+        body = {
+            "key": _key_json(key, keys.signing_row(), timezone.now()),
+            "next_step": NEXT_STEPS[name],
+        }
+        return Response(s.KeyStepResponse(body).data)
+
+
+class SigningKeys(KeyStep):
+    required_permissions = {
+        "GET": ["idp.view_signingkey"],
+        "HEAD": ["idp.view_signingkey"],
+        # Staging creates a SigningKey row: the model's add permission, as in the admin.
+        "POST": ["idp.add_signingkey"],
+    }
+
+    @extend_schema(
+        operation_id="list_signing_keys",
+        summary="The signing keys and their states",
+        description="As `rotate_key status`: every key, oldest first, which one signs and "
+        "which are published in the metadata.",
+        responses={200: s.SigningKeySerializer(many=True), **error_responses()},
+        tags=["signing-keys"],
+    )
+    def get(self, request):
+        signer, now = keys.signing_row(), timezone.now()
+        rows = SigningKey.objects.order_by("created_at")
+        return Response(
+            s.SigningKeySerializer([_key_json(k, signer, now) for k in rows], many=True).data
+        )
+
+    @extend_schema(
+        operation_id="stage_signing_key",
+        summary="Stage a next key",
+        description="As `rotate_key stage`: a new key is published beside the active one; it "
+        "does not sign yet. 409 if a next key is already staged.",
+        request=s.StageRequest,
+        responses={201: s.KeyStepResponse, **error_responses(400, 409)},
+        tags=["signing-keys"],
+    )
+    def post(self, request):
+        days = _valid(s.StageRequest, request.data or {})["days"]
+
+        response = self.step("stage", lambda: keys.stage(valid_days=days))
+        response.status_code = status.HTTP_201_CREATED
+        return response
+
+
+_FINGERPRINT = OpenApiParameter(
+    "fingerprint",
+    str,
+    OpenApiParameter.PATH,
+    description="the key's SHA-256 fingerprint, or a prefix of it that names one key",
+)
+_WAIT = (
+    "Waits up to 5 s for every worker to see the previous step (2 × "
+    "IDP_KEY_REFRESH_SECONDS); a longer wait answers 409 with `Retry-After`."
+)
+
+
+class KeyAction(KeyStep):
+    # Activating and retiring change a SigningKey row: the admin's actions ask the same.
+    required_permissions = ["idp.change_signingkey"]
+    action = ""
+
+    def post(self, request, fingerprint: str):
+        fingerprint = fingerprint.lower()
+        if not SigningKey.objects.filter(fingerprint__startswith=fingerprint).exists():
+            raise exceptions.NotFound(
+                f"No signing key's fingerprint starts with {fingerprint}; GET "
+                "/api/v1/signing-keys lists them."
+            )
+        lifecycle_step = getattr(keys, self.action)
+        return self.step(self.action, lambda: lifecycle_step(fingerprint))
+
+
+class ActivateKey(KeyAction):
+    action = "activate"
+
+    @extend_schema(
+        operation_id="activate_signing_key",
+        summary="Activate the next key",
+        description=f"As `rotate_key activate`: the staged key starts signing; the old one "
+        f"stays published until retired. {_WAIT}",
+        parameters=[_FINGERPRINT],
+        request=None,
+        responses={200: s.KeyStepResponse, **error_responses(404, 409)},
+        tags=["signing-keys"],
+    )
+    def post(self, request, fingerprint: str):
+        return super().post(request, fingerprint)
+
+
+class RetireKey(KeyAction):
+    action = "retire"
+
+    @extend_schema(
+        operation_id="retire_signing_key",
+        summary="Retire a key",
+        description=f"As `rotate_key retire`: the key is no longer published. The key that "
+        f"signs cannot be retired. {_WAIT}",
+        parameters=[_FINGERPRINT],
+        request=None,
+        responses={200: s.KeyStepResponse, **error_responses(404, 409)},
+        tags=["signing-keys"],
+    )
+    def post(self, request, fingerprint: str):
+        return super().post(request, fingerprint)
