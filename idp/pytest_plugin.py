@@ -31,7 +31,8 @@ from urllib.parse import urljoin
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent  # where manage.py and gunicorn.conf.py live
-DEMO_FIXTURES = ROOT / "fixtures" / "demo.yaml"
+# idp.fixtures.DEMO, without importing Django to read it
+DEMO_FIXTURES = Path(__file__).resolve().parent / "fixture_data" / "demo.yaml"
 API_USER = "fedmock-pytest"  # the staff superuser that owns the API token
 # Generous: migrate and a fixture load on a busy 2-core CI machine take tens of seconds.
 START_TIMEOUT = 180.0
