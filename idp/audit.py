@@ -11,8 +11,8 @@ import logging
 import threading
 
 from django.db import DatabaseError
-from django.utils import timezone
 
+from . import clock
 from .models import AuditEvent
 
 FLUSH_AT = 200
@@ -31,7 +31,8 @@ _buffer = _Buffer()
 
 
 def record(**fields) -> None:
-    event = AuditEvent(created_at=timezone.now(), **fields)
+    # The IdP's clock, as the response's IssueInstant: an offset moves both alike.
+    event = AuditEvent(created_at=clock.now(), **fields)
     if not _buffer.batching:
         event.save()
         return

@@ -45,6 +45,21 @@ def _login_mode(text: str) -> str:
     return text
 
 
+MAX_CLOCK_OFFSET = 10 * 366 * 86400  # ten years either way: far enough for any test
+
+
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = MAX_CLOCK_OFFSET + 1
+    if abs(value) > MAX_CLOCK_OFFSET:
+        raise ValueError(
+            f"must be a whole number of seconds within ±{MAX_CLOCK_OFFSET}, negative for the past"
+        )
+    return value
+
+
 def _base_url(text: str) -> str:
     if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).hostname:
         raise ValueError("must be an http:// or https:// URL with a host name")
@@ -77,6 +92,10 @@ SETTINGS: dict[str, Setting] = {
     ),
     "IDP_AUDIT_RETENTION_DAYS": Setting(
         90, "days of audit events that `manage.py prune_audit` keeps", _positive_int
+    ),
+    # A test clock: responses, the checker and the audit all read idp.clock.now().
+    "IDP_CLOCK_OFFSET": Setting(
+        0, "seconds added to the system clock for everything the IdP stamps or judges", _seconds
     ),
     # picker: anyone can sign in as any non-staff user by clicking a name; for test rigs only.
     "IDP_LOGIN_MODE": Setting(

@@ -20,9 +20,10 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.html import escape
 
-from . import rule_syntax
+from . import rule_syntax, scenarios
 from .saml import aws
 from .saml import constants as c
+from .saml.errors import SamlError
 
 
 def printable(value: str) -> None:
@@ -183,6 +184,15 @@ class ServiceProvider(models.Model):
         max_length=128, choices=ENCRYPTION_CHOICES, default=c.ENC_AES256_GCM
     )
     metadata_xml = models.TextField("last imported metadata", blank=True)
+    fault_scenario = models.CharField(
+        "fault profile",
+        max_length=64,
+        blank=True,
+        validators=[printable],
+        help_text="A fault scenario (docs/scenarios.md), e.g. expired or clock-skew:600: EVERY "
+        "response to this SP is broken on purpose, in its real sign-on flows. For testing "
+        "that the SP refuses it. Empty: real responses.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -232,8 +242,26 @@ class ServiceProvider(models.Model):
             errors["encrypt_assertions"] = (
                 "IAM Identity Center does not accept encrypted assertions (R14)."
             )
+        if problem := self._fault_scenario_problem():
+            errors["fault_scenario"] = problem
         if errors:
             raise ValidationError(errors)
+
+    def _fault_scenario_problem(self) -> str:
+        if not self.fault_scenario:
+            return ""
+        try:
+            scenarios.parse(self.fault_scenario)
+        except SamlError as error:
+            return f"{error.detail} {error.hint}"
+        if self.is_checked and self.check_policy == self.CheckPolicy.BLOCK:
+            return (
+                "The AWS checks block what AWS would reject on this SP, so a standing fault "
+                "profile would send nothing. Set 'when the AWS checks find an error' to warn "
+                "to send broken responses on purpose, or mint one with the scenario named "
+                "(docs/scenarios.md)."
+            )
+        return ""
 
 
 def port_in_range(url: str) -> None:

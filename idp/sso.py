@@ -5,19 +5,28 @@
 
 This is the only module that calls every step. Views hand it plain mappings (the
 raw query string for HTTP-Redirect, whose signature covers the octets as sent)
-and render what it returns; IdP-initiated sign-on enters at claims.release.
+and render what it returns; IdP-initiated sign-on and the mint (API, command)
+enter at claims.release. A fault scenario (idp/scenarios.py), named in a mint or
+standing on the SP as its fault profile, alters the steps of `_issue` where they
+run; everything else is the same path.
+
+Every instant comes from idp.clock (the system clock plus IDP_CLOCK_OFFSET), or
+from the `now` a mint names.
 """
 
 import datetime
+import re
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing as django_signing
 from lxml import etree
 
-from . import audit, cache, claims, identity, keys, replay
+from . import audit, cache, claims, clock, identity, keys, replay, scenarios
 from .models import MAX_REQUEST_MAX_AGE, AuditEvent, ServiceProvider
 from .saml import authn_requests, aws, bindings, responses, signing
 from .saml import constants as c
@@ -27,6 +36,7 @@ from .saml.release import Release
 
 SP_INITIATED = "sp-initiated"
 IDP_INITIATED = "idp-initiated"
+MINT = "mint"  # the API's POST /api/v1/sign-ons and `manage.py mint_response`
 PENDING_MAX_AGE = 3600
 _TOKEN_SALT = "fedmock.pending-request"  # noqa: S105
 
@@ -84,15 +94,16 @@ class Authentication:
         return not pending.force_authn or self.authn_instant >= pending.received_at
 
 
-def _service_provider(entity_id: str) -> ServiceProvider:
+def _service_provider(entity_id: str, missing_status: int = 400) -> ServiceProvider:
     printable = entity_id.isprintable() and len(entity_id) <= 1024
     sp = cache.service_provider(entity_id) if printable else None
     if sp is None:
         raise SamlError(
             "Unknown service provider",
-            f"No service provider with entity ID {entity_id!r} is registered at this IdP.",
+            f"No service provider with entity ID {entity_id[:1024]!r} is registered at this IdP.",
             "Register it: import its metadata with `python manage.py import_sp_metadata FILE` "
             "or in the admin under Service providers → Import metadata.",
+            status=missing_status,
         )
     if not sp.enabled:
         raise SamlError(
@@ -186,7 +197,7 @@ def _parse(xml: bytes) -> tuple[authn_requests.AuthnRequest, ServiceProvider]:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return clock.now()
 
 
 def receive_redirect(raw_query: str) -> PendingRequest:
@@ -244,17 +255,22 @@ def receive_post(fields: Mapping[str, str]) -> PendingRequest:
     return _pending(request, sp, relay_state, algorithm)
 
 
-def _context(sp: ServiceProvider, acs_url: str, in_response_to: str | None, auth=None):
+def _context(
+    sp: ServiceProvider,
+    acs_url: str,
+    in_response_to: str | None,
+    now: datetime.datetime,
+    session_index: str = "",
+    authn_instant: datetime.datetime | None = None,
+) -> responses.ResponseContext:
     return responses.ResponseContext(
         issuer=identity.entity_id(),
         destination=acs_url,
         audience=sp.entity_id,
         in_response_to=in_response_to,
-        now=datetime.datetime.now(datetime.UTC),
-        session_index=auth.session_index if auth else "",
-        authn_instant=(
-            datetime.datetime.fromtimestamp(auth.authn_instant, datetime.UTC) if auth else None
-        ),
+        now=now,
+        session_index=session_index,
+        authn_instant=authn_instant,
         lifetime=datetime.timedelta(seconds=sp.assertion_lifetime),
     )
 
@@ -265,16 +281,32 @@ def _encryption(sp: ServiceProvider) -> signing.Encryption | None:
     return signing.Encryption(sp.encryption_certificate.strip(), sp.encryption_algorithm)
 
 
-def _signed_response(sp: ServiceProvider, release: Release, context, encrypt: bool = True):
-    return signing.sign(
-        responses.build(release, context),
-        keys.active_key(),
+def _signing_options(sp: ServiceProvider, encrypt: bool = True) -> signing.SigningOptions:
+    return signing.SigningOptions(
+        key=keys.active_key(),
         sign_assertion=sp.sign_assertion or sp.is_checked,
         sign_response=sp.sign_response,
         signature_algorithm=sp.signature_algorithm,
         digest_algorithm=sp.digest_algorithm,
         encryption=_encryption(sp) if encrypt else None,
     )
+
+
+def _signed_response(
+    sp: ServiceProvider,
+    release: Release,
+    context: responses.ResponseContext,
+    encrypt: bool = True,
+    fault: scenarios.Fault | None = None,
+) -> bytes:
+    """responses.build, then signing.sign; a fault scenario alters the built Response, the
+    signing options or the signed XML here (its Release and context steps ran in _issue)."""
+    root = responses.build(release, context)
+    options = _signing_options(sp, encrypt)
+    if fault is None:
+        return signing.sign_with(root, options)
+    root = fault.built(root, context)
+    return fault.signed(signing.sign_with(root, fault.signing(options)))
 
 
 def _size_findings(sp: ServiceProvider, form: bindings.PostForm) -> list[aws.Finding]:
@@ -359,6 +391,102 @@ def _check_for_aws(
     return findings
 
 
+class FaultProfileOnBlockingSP(SamlError):
+    """A standing fault profile on an SP the AWS checks guard: nothing broken is sent to it."""
+
+    def __init__(self, sp: ServiceProvider):
+        super().__init__(
+            "This service provider has a fault profile, and its check policy is block",
+            f"{sp} is set to send the broken response {sp.fault_scenario!r} on every sign-on, "
+            "but the AWS checks guard it and block what AWS would reject, so nothing was sent.",
+            "Clear the fault profile in the admin, or set the SP's check policy to warn to send "
+            "broken responses on purpose (docs/scenarios.md), or mint one with the scenario "
+            "named (POST /api/v1/sign-ons, manage.py mint_response --scenario).",
+            status=409,
+        )
+
+
+def fault_profile(sp: ServiceProvider) -> scenarios.Fault | None:
+    """The SP's standing fault scenario, if any; refused where the block policy applies."""
+    if not sp.fault_scenario:
+        return None
+    if sp.is_checked and sp.check_policy == ServiceProvider.CheckPolicy.BLOCK:
+        # clean() refuses this pairing; a row written around it still sends nothing broken.
+        raise FaultProfileOnBlockingSP(sp)
+    try:
+        return scenarios.parse(sp.fault_scenario)
+    except SamlError as error:
+        raise SamlError(
+            "This service provider's fault profile is not in the catalogue",
+            f"{sp} has fault profile {sp.fault_scenario!r}: {error.detail}",
+            "Pick a scenario from docs/scenarios.md in the admin, or clear the fault profile.",
+            status=409,
+        ) from None
+
+
+# The IDs of the last response sent to each SP, for replayed-id. Per process: under
+# gunicorn a worker that has sent nothing yet reads the last one from the audit.
+_last_sent: dict[str, scenarios.Earlier] = {}
+
+
+def _earlier(sp: ServiceProvider) -> scenarios.Earlier | None:
+    if earlier := _last_sent.get(sp.entity_id):
+        return earlier
+    response_id = (
+        AuditEvent.objects.filter(sp_entity_id=sp.entity_id, outcome=AuditEvent.Outcome.SENT)
+        .exclude(response_id="")
+        .order_by("-created_at")
+        .values_list("response_id", flat=True)
+        .first()
+    )
+    return scenarios.Earlier(response_id, responses.new_id()) if response_id else None
+
+
+def _checked_response(sp: ServiceProvider, xml: bytes, now: datetime.datetime):
+    """The whole-response checker's findings on what is sent, judged against this IdP's
+    published keys and entity ID at `now`, as IAM would hold its metadata."""
+    if not sp.is_checked:
+        return []
+    try:
+        return aws.check_response(
+            xml,
+            now=now,
+            certificates=[key.cert_pem for key in keys.published_keys()],
+            issuer=identity.entity_id(),
+        )
+    except SamlError as refusal:  # signature wrapping: refused, not judged
+        return [aws.error("SAML", f"The checker refuses the response: {refusal.detail}")]
+
+
+def _fault_notes(fault: scenarios.Fault | None, explicit: bool, flow: str, as_of) -> list[str]:
+    notes = []
+    if fault is not None and explicit:
+        notes.append(f"FAULT SCENARIO {fault.describe()} Named by the {flow} call.")
+    elif fault is not None:
+        notes.append(
+            f"FAULT PROFILE {fault.describe()} This SP's fault profile broke the response on "
+            "purpose; clear it in the admin to send real responses."
+        )
+    if as_of is not None:
+        notes.append(
+            f"Issued as of {responses.timestamp(as_of)}, the instant the caller named; the "
+            "event's own time is the IdP's clock."
+        )
+    return notes
+
+
+@dataclass(frozen=True)
+class Issued:
+    """What _issue sent: the form, the XML in it, and how it was made."""
+
+    form: bindings.PostForm
+    xml: bytes
+    release: Release
+    context: responses.ResponseContext
+    findings: list[aws.Finding]
+    fault: scenarios.Fault | None
+
+
 def _issue(
     sp: ServiceProvider,
     release: Release,
@@ -368,18 +496,39 @@ def _issue(
     flow: str,
     in_response_to: str | None,
     notes: tuple[str, ...] = (),
-) -> bindings.PostForm:
+    *,
+    fault: scenarios.Fault | None = None,
+    as_of: datetime.datetime | None = None,
+) -> Issued:
+    """Check, build, sign and audit one response. `fault`: a scenario the caller named
+    (its findings are returned, never blocked); without one, the SP's fault profile."""
     username = auth.user.get_username()
+    explicit = fault is not None
     try:
+        fault = fault or fault_profile(sp)
+        # The block policy judges the honest release; a scenario then breaks it on purpose.
         findings = _check_for_aws(sp, release, acs_url, username)
     except SamlError as error:
         raise _refuse(error, flow, sp.entity_id, username, in_response_to or "") from None
-    context = _context(sp, acs_url, in_response_to, auth)
-    form = bindings.post_form(acs_url, _signed_response(sp, release, context), relay_state)
-    if oversize := _size_findings(sp, form):
+    now = as_of or _now()
+    authn_instant = as_of or clock.from_system(auth.authn_instant)
+    context = _context(sp, acs_url, in_response_to, now, auth.session_index, authn_instant)
+    if fault is not None:
+        release = fault.release(release)
+        earlier = _earlier(sp) if fault.scenario.needs_earlier else None
+        try:
+            context = fault.context(context, earlier)
+        except SamlError as error:
+            raise _refuse(error, flow, sp.entity_id, username, in_response_to or "") from None
+    xml = _signed_response(sp, release, context, fault=fault)
+    form = bindings.post_form(acs_url, xml, relay_state)
+    if fault is not None or flow == MINT:
+        findings = _checked_response(sp, xml, now)
+    elif oversize := _size_findings(sp, form):
         findings += oversize
         if sp.check_policy == ServiceProvider.CheckPolicy.BLOCK:
             raise _refuse(RejectedByChecks(sp, oversize), flow, sp.entity_id, username) from None
+    _last_sent[sp.entity_id] = scenarios.Earlier(context.response_id, context.assertion_id)
     _audit(
         flow,
         sp.entity_id,
@@ -389,9 +538,15 @@ def _issue(
         response_id=context.response_id,
         acs_url=acs_url,
         roles=[p.role_arn for p in aws.role_pairs(release)],
-        detail="\n".join([*(str(f) for f in findings), *(f"warning: {n}" for n in notes)]),
+        detail="\n".join(
+            [
+                *_fault_notes(fault, explicit, flow, as_of),
+                *(str(f) for f in findings),
+                *(f"warning: {n}" for n in notes),
+            ]
+        ),
     )
-    return form
+    return Issued(form, xml, release, context, findings, fault)
 
 
 def _claim(pending: PendingRequest, sp: ServiceProvider, username: str = "") -> None:
@@ -419,7 +574,7 @@ def status_response(pending: PendingRequest, status: str, message: str) -> bindi
 def _status_response(
     sp: ServiceProvider, pending: PendingRequest, status: str, message: str
 ) -> bindings.PostForm:
-    context = _context(sp, pending.acs_url, pending.request_id)
+    context = _context(sp, pending.acs_url, pending.request_id, _now())
     root = responses.build_status(context, c.STATUS_RESPONDER, status, message)
     signed = signing.sign(
         root,
@@ -466,7 +621,24 @@ def respond(pending: PendingRequest, auth: Authentication) -> bindings.PostForm:
         SP_INITIATED,
         pending.request_id,
         pending.notes,
-    )
+    ).form
+
+
+def _release_for(user, sp: ServiceProvider, role_arn: str, flow: str) -> Release:
+    """The claim rules' release; with a role ARN, only that role (which the user must have)."""
+    release = claims.release(user, sp)
+    if not role_arn:
+        return release
+    only = aws.only_role(release, role_arn)
+    if only is None:
+        error = SamlError(
+            "You do not have this role",
+            f"{user.get_username()} has no role {role_arn[:300]} at {sp}.",
+            "Pick one of your roles on the portal, or ask an operator for this one.",
+            status=403,
+        )
+        raise _refuse(error, flow, sp.entity_id, user.get_username())
+    return only
 
 
 def idp_initiated(
@@ -483,19 +655,116 @@ def idp_initiated(
         )
     relay_state = bindings.check_relay_state(relay_state or sp.default_relay_state)
     acs = authn_requests.default_endpoint(sp.entity_id, _endpoints(sp))
-    release = claims.release(auth.user, sp)
-    if role_arn:
-        release = aws.only_role(release, role_arn)
-        if release is None:
-            error = SamlError(
-                "You do not have this role",
-                f"{auth.user.get_username()} has no role {role_arn} at {sp}.",
-                "Pick one of your roles on the portal, or ask an operator for this one.",
-                status=403,
-            )
-            raise _refuse(error, IDP_INITIATED, sp.entity_id, auth.user.get_username())
+    release = _release_for(auth.user, sp, role_arn, IDP_INITIATED)
     notes = tuple(_acs_notes(sp, acs.location))
-    return _issue(sp, release, acs.location, relay_state, auth, IDP_INITIATED, None, notes)
+    return _issue(sp, release, acs.location, relay_state, auth, IDP_INITIATED, None, notes).form
+
+
+@dataclass(frozen=True)
+class Minted:
+    """A response made without a browser: what the API's sign-ons and mint_response return."""
+
+    saml_response: str  # base64, exactly what the browser would post
+    acs_url: str
+    relay_state: str
+    xml: str  # pretty, as sent
+    decrypted_xml: str | None  # the assertion as the SP reads it, only when encrypted
+    findings: list[aws.Finding]
+    scenario: str | None
+    response_id: str
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,255}")
+
+
+def _active_user(username: str):
+    model = get_user_model()
+    user = model._default_manager.filter(**{model.USERNAME_FIELD: username[:150]}).first()
+    if user is None:
+        raise SamlError(
+            "Unknown user",
+            f"No user {username[:150]!r} in the directory.",
+            "Create the user (admin, API or a fixture), or check the spelling.",
+            status=404,
+        )
+    if not user.is_active:
+        raise SamlError(
+            "User is inactive",
+            f"{username} is in the directory but inactive, and cannot sign on.",
+            "Activate the user in the directory admin.",
+            status=403,
+        )
+    return user
+
+
+def _aware(now: datetime.datetime | None) -> datetime.datetime | None:
+    if now is None:
+        return None
+    return (now if now.tzinfo else now.replace(tzinfo=datetime.UTC)).astimezone(datetime.UTC)
+
+
+def mint(
+    username: str,
+    sp_entity_id: str,
+    *,
+    role_arn: str = "",
+    relay_state: str = "",
+    in_response_to: str | None = None,
+    scenario: str | None = None,
+    now: datetime.datetime | None = None,
+) -> Minted:
+    """A signed response for a user and an SP, as a browser sign-on would get it.
+
+    IdP-initiated in shape unless `in_response_to` names a request (the SP's own
+    request ID; it is not claimed, since this IdP never received it). The same claim
+    rules, key, checks and audit as the browser flows; `scenario` breaks it on purpose,
+    and its findings are then returned rather than blocked. `now` replaces the IdP's
+    clock for this response and its findings.
+    """
+    fault = scenarios.parse(scenario) if scenario else None
+    as_of = _aware(now)
+    if in_response_to is not None and not _REQUEST_ID.fullmatch(in_response_to):
+        raise SamlError(
+            "in_response_to is not a request ID",
+            f"{in_response_to[:100]!r} is not an xs:ID: it must start with a letter or _ and "
+            "hold at most 256 letters, digits, _ . or -.",
+            "Pass the ID attribute of the SP's AuthnRequest, or leave it out for an "
+            "IdP-initiated response.",
+        )
+    sp = _service_provider(sp_entity_id, missing_status=404)
+    user = _active_user(username)
+    relay_state = bindings.check_relay_state(relay_state or sp.default_relay_state)
+    acs = authn_requests.default_endpoint(sp.entity_id, _endpoints(sp))
+    release = _release_for(user, sp, role_arn, MINT)
+    # A one-off IdP session: the response has a SessionIndex, as a browser's does.
+    auth = Authentication(user, "_" + secrets.token_hex(16), time.time())
+    issued = _issue(
+        sp,
+        release,
+        acs.location,
+        relay_state,
+        auth,
+        MINT,
+        in_response_to or None,
+        tuple(_acs_notes(sp, acs.location)),
+        fault=fault,
+        as_of=as_of,
+    )
+    encrypted = etree.fromstring(issued.xml).find(f"{{{c.SAML}}}EncryptedAssertion") is not None
+    return Minted(
+        saml_response=issued.form.fields["SAMLResponse"],
+        acs_url=acs.location,
+        relay_state=relay_state,
+        xml=_pretty(issued.xml),
+        decrypted_xml=(
+            _pretty(_signed_response(sp, issued.release, issued.context, False, issued.fault))
+            if encrypted
+            else None
+        ),
+        findings=issued.findings,
+        scenario=issued.fault.name if issued.fault else None,
+        response_id=issued.context.response_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -542,7 +811,7 @@ def preview(user, sp: ServiceProvider) -> Preview:
     acs = authn_requests.default_endpoint(sp.entity_id, _endpoints(sp))
     evaluation = claims.evaluate_for(user, sp)
     release = Release(claims.name_id_for(user, sp), evaluation.attributes)
-    context = _context(sp, acs.location, None)
+    context = _context(sp, acs.location, None, _now())
     signed = _signed_response(sp, release, context)
     findings = (
         _findings(sp, release, acs.location)

@@ -246,6 +246,30 @@ def sign(
     return etree.tostring(response, xml_declaration=True, encoding="UTF-8")
 
 
+@dataclass(frozen=True)
+class SigningOptions:
+    """How one response is signed: the step a fault scenario may alter before `sign` runs."""
+
+    key: KeyMaterial
+    sign_assertion: bool
+    sign_response: bool
+    signature_algorithm: str = c.SIG_RSA_SHA256
+    digest_algorithm: str = c.DIGEST_SHA256
+    encryption: Encryption | None = None
+
+
+def sign_with(response: etree._Element, options: SigningOptions) -> bytes:
+    return sign(
+        response,
+        options.key,
+        sign_assertion=options.sign_assertion,
+        sign_response=options.sign_response,
+        signature_algorithm=options.signature_algorithm,
+        digest_algorithm=options.digest_algorithm,
+        encryption=options.encryption,
+    )
+
+
 # What fedmock verifies, and nothing else. xmlsec would run any transform a
 # Reference lists (XPath, XSLT) over every node before it looks at the signature
 # value, so an attacker could choose the work; anything off these lists is refused

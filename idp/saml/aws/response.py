@@ -11,6 +11,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
+from ... import clock  # the IdP's clock (IDP_CLOCK_OFFSET); a setting, no request or ORM
 from .. import constants as c
 from ..bindings import parse_xml
 from ..errors import SamlError
@@ -283,7 +284,7 @@ def check_response(
     signature wrapping, a signature outside fedmock's allow-list, or a key or
     encrypted assertion that cannot be used.
     """
-    now = now or datetime.datetime.now(datetime.UTC)
+    now = now or clock.now()
     key_pem = load_decryption_key(decryption_key) if decryption_key is not None else None
     try:
         xml, encoded_length = decode_response(data)
