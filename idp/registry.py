@@ -1,5 +1,9 @@
-"""Registering service providers from their metadata (admin and command share this)."""
+"""Registering service providers from their metadata (admin, commands and API share this)."""
 
+import time
+from urllib.parse import urlsplit
+
+import requests
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -21,6 +25,76 @@ def _validated(instance, what: str = ""):
             "Correct the metadata, or register the SP by hand in the admin.",
         ) from error
     return instance
+
+
+MAX_METADATA_BYTES = 1024 * 1024  # one SP's metadata is a few kB; aggregates are not imported
+METADATA_TIMEOUT = 10.0  # seconds for the whole fetch, not per read: a trickling server stops too
+METADATA_MAX_REDIRECTS = 5
+_FETCH_HINT = "Check the URL in a browser, or download the metadata and send it as XML."
+
+
+def _fetch_refusal(url: str, detail: str) -> SamlError:
+    return SamlError("The metadata could not be fetched", f"{url[:300]}: {detail}", _FETCH_HINT)
+
+
+def fetch_metadata(
+    url: str,
+    *,
+    timeout: float = METADATA_TIMEOUT,
+    max_bytes: int = MAX_METADATA_BYTES,
+) -> bytes:
+    """The bytes at an http(s) URL, for `register_from_metadata`; every failure is a SamlError.
+
+    Redirects are followed (requests refuses any that leave http and https), at most
+    METADATA_MAX_REDIRECTS of them. The body is read in chunks and refused past
+    max_bytes, so a huge or endless answer costs at most that much memory.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise SamlError(
+            "The metadata URL must be an http or https URL",
+            f"{url[:300]!r} is not one.",
+            "Give the full URL, such as https://sp.example.com/saml/metadata.",
+        )
+    deadline = time.monotonic() + timeout
+    session = requests.Session()
+    session.max_redirects = METADATA_MAX_REDIRECTS
+    try:
+        with session.get(
+            url,
+            timeout=timeout,
+            stream=True,
+            # A compressed answer could inflate far beyond max_bytes within one chunk.
+            headers={
+                "Accept": "application/samlmetadata+xml, application/xml, text/xml, */*;q=0.5",
+                "Accept-Encoding": "identity",
+            },
+        ) as response:
+            if response.status_code != 200:
+                raise _fetch_refusal(url, f"the server answered HTTP {response.status_code}.")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise _fetch_refusal(
+                    url, f"it is {declared} bytes; the limit is {max_bytes} bytes."
+                )
+            body = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise _fetch_refusal(url, f"it is larger than {max_bytes} bytes.")
+                if time.monotonic() > deadline:
+                    raise _fetch_refusal(url, f"it took longer than {timeout:g} seconds.")
+    except requests.Timeout as error:
+        raise _fetch_refusal(url, f"no answer within {timeout:g} seconds.") from error
+    except requests.TooManyRedirects as error:
+        raise _fetch_refusal(url, f"more than {METADATA_MAX_REDIRECTS} redirects.") from error
+    except requests.RequestException as error:
+        raise _fetch_refusal(url, f"{type(error).__name__}: {error}") from error
+    finally:
+        session.close()
+    if not body:
+        raise _fetch_refusal(url, "the answer was empty.")
+    return bytes(body)
 
 
 @transaction.atomic

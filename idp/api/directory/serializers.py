@@ -1,0 +1,483 @@
+"""The directory as plain JSON: users, groups, service providers and claim rules.
+
+Every write ends in the model's own validation (`full_clean`) and an ordinary `save()`,
+`delete()` or related-manager call, so the admin's rules and messages apply and the
+cache receivers (idp/cache.py) fire: the next sign-on sees the change.
+"""
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from rest_framework import exceptions, serializers
+
+from idp.models import AssertionConsumerService, ClaimRule, ServiceProvider
+from idp.presets import RULE_SETS
+from idp.registry import MAX_METADATA_BYTES
+from users.models import Group, GroupGraph, User, UserAttribute, ancestors
+
+
+def full_clean(instance, **options) -> None:
+    """The model's validation, as the admin runs it; its messages reach the client per field."""
+    try:
+        instance.full_clean(**options)
+    except DjangoValidationError as error:
+        if not hasattr(error, "error_dict"):
+            raise serializers.ValidationError({"non_field_errors": error.messages}) from error
+        raise serializers.ValidationError(
+            {
+                ("non_field_errors" if name == "__all__" else name): messages
+                for name, messages in error.message_dict.items()
+            }
+        ) from error
+
+
+def _group_field(**options) -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=Group.objects.all(),
+        error_messages={
+            "does_not_exist": "No directory group is named {value!r}. Create it first "
+            "(POST /api/v1/groups); groups are never created implicitly.",
+        },
+        **options,
+    )
+
+
+def _graph(context: dict) -> GroupGraph:
+    """One group graph per request, shared by every item of a list."""
+    if "group_graph" not in context:
+        context["group_graph"] = GroupGraph.load()
+    return context["group_graph"]
+
+
+def descendants(group_id: int, graph: GroupGraph) -> set[int]:
+    """The group and every group inside it, directly or through nesting."""
+    return {g for g in graph.names if group_id in ancestors({g}, graph.parents)}
+
+
+# ---------------------------------------------------------------------------- users
+
+
+class AttributesField(serializers.DictField):
+    """{"name": ["value", ...]}: each name maps to its values, in order."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            child=serializers.ListField(
+                child=serializers.CharField(allow_blank=True, trim_whitespace=False)
+            ),
+            help_text="Directory attributes; each name maps to the list of its values "
+            "(multi-valued). Writing replaces the whole set.",
+            **kwargs,
+        )
+
+    def get_attribute(self, user: User) -> dict[str, list[str]]:
+        values: dict[str, list[str]] = {}
+        for attribute in user.attributes.all():  # prefetched, ordered by name then id
+            values.setdefault(attribute.name, []).append(attribute.value)
+        return values
+
+    def to_internal_value(self, data) -> dict[str, list[str]]:
+        data = super().to_internal_value(data)
+        errors: dict[str, list[str]] = {}
+        for name, values in data.items():
+            problems = []
+            if len(set(values)) != len(values):
+                problems.append("A value appears twice; each value of an attribute is unique.")
+            for value in values:
+                try:
+                    UserAttribute(name=name, value=value).full_clean(
+                        exclude=["user"], validate_unique=False, validate_constraints=False
+                    )
+                except DjangoValidationError as error:
+                    problems += [
+                        f"{field}: {message}"
+                        for field, messages in error.message_dict.items()
+                        for message in messages
+                    ]
+            if not values:
+                # An empty list is how a client removes a name; nothing to validate.
+                continue
+            if problems:
+                errors[name] = sorted(set(problems), key=problems.index)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
+
+
+USER_DEFAULTS = {
+    "email": "",
+    "first_name": "",
+    "last_name": "",
+    "is_active": True,
+    "attributes": {},
+    "directory_groups": [],
+}
+
+
+class UserSerializer(serializers.ModelSerializer):
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        trim_whitespace=False,
+        max_length=128,
+        style={"input_type": "password"},
+        help_text="Write-only; stored hashed. Omitted on create: the user cannot sign in with "
+        "a password (the picker login mode still lists them).",
+    )
+    attributes = AttributesField(required=False)
+    groups = _group_field(
+        many=True,
+        source="directory_groups",
+        required=False,
+        help_text="Names of the directory groups the user is directly in (unknown names are "
+        "refused). Writing replaces the whole list.",
+    )
+    effective_groups = serializers.SerializerMethodField(
+        help_text="Every group the user is in, directly or through nesting (what claim rules see)."
+    )
+
+    class Meta:
+        model = User
+        fields = [
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "password",
+            "attributes",
+            "groups",
+            "effective_groups",
+            "date_joined",
+            "last_login",
+        ]
+        read_only_fields = ["date_joined", "last_login"]
+        extra_kwargs = {
+            "is_staff": {"help_text": "Admin access. Only a superuser's token may change it."},
+            "is_superuser": {
+                "help_text": "Every permission. Only a superuser's token may change it."
+            },
+        }
+
+    def get_effective_groups(self, user: User) -> list[str]:
+        direct = {group.pk for group in user.directory_groups.all()}
+        return _graph(self.context).names_for(direct) if direct else []
+
+    def validate_password(self, password: str) -> str:
+        try:
+            validate_password(password, self.instance)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+        return password
+
+    def validate(self, attrs: dict) -> dict:
+        requester = self.context["request"].user
+        if not requester.is_superuser:
+            for flag in ("is_staff", "is_superuser"):
+                current = getattr(self.instance, flag, False)
+                if flag in attrs and attrs[flag] != current:
+                    raise exceptions.PermissionDenied(
+                        f"Only a superuser's token may change {flag}: a staff user must not "
+                        "grant admin rights, to itself or anyone."
+                    )
+        return attrs
+
+    @transaction.atomic
+    def create(self, validated: dict) -> User:
+        return self._save(User(), validated)
+
+    @transaction.atomic
+    def update(self, user: User, validated: dict) -> User:
+        if not self.partial:
+            # PUT replaces: what it omits goes back to its default. The password is never
+            # read back, so a GET-then-PUT keeps it; the admin flags stay (see validate).
+            validated = {**USER_DEFAULTS, **validated}
+        return self._save(user, validated)
+
+    def _save(self, user: User, validated: dict) -> User:
+        attributes = validated.pop("attributes", None)
+        groups = validated.pop("directory_groups", None)
+        password = validated.pop("password", None)
+        for field, value in validated.items():
+            setattr(user, field, value)
+        if password is not None:
+            user.set_password(password)
+        elif user.pk is None:
+            user.set_unusable_password()
+        full_clean(user)
+        user.save()
+        if attributes is not None:
+            # One save per row (not bulk_create): each fires the cache receivers.
+            user.attributes.all().delete()
+            for name, values in attributes.items():
+                for value in values:
+                    UserAttribute(user=user, name=name, value=value).save()
+        if groups is not None:
+            user.directory_groups.set(groups)
+        # Fresh related objects for the answer, not the prefetched ones read before the write.
+        if hasattr(user, "_prefetched_objects_cache"):
+            user._prefetched_objects_cache.clear()
+        return user
+
+
+# ---------------------------------------------------------------------------- groups
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    member_of = _group_field(
+        many=True,
+        required=False,
+        help_text="Names of the groups this group belongs to (its parents); its members belong "
+        "to them too. A cycle is refused. Writing replaces the whole list.",
+    )
+    subgroups = serializers.SlugRelatedField(
+        many=True,
+        read_only=True,
+        slug_field="name",
+        help_text="Groups that belong to this one directly.",
+    )
+    direct_member_count = serializers.SerializerMethodField(
+        help_text="Users in this group directly."
+    )
+    effective_member_count = serializers.SerializerMethodField(
+        help_text="Users in this group directly or through a subgroup, at any depth; "
+        "GET /api/v1/users?group=NAME lists them."
+    )
+
+    class Meta:
+        model = Group
+        fields = [
+            "name",
+            "description",
+            "member_of",
+            "subgroups",
+            "direct_member_count",
+            "effective_member_count",
+        ]
+
+    def get_direct_member_count(self, group: Group) -> int:
+        return group.members.count()
+
+    def get_effective_member_count(self, group: Group) -> int:
+        inside = descendants(group.pk, _graph(self.context))
+        return User.objects.filter(directory_groups__in=inside).distinct().count()
+
+    def validate_member_of(self, parents: list[Group]) -> list[Group]:
+        if self.instance is not None:
+            # The admin form's check, with its words; the m2m signal stays as the backstop.
+            try:
+                self.instance.check_parents(parents)
+            except DjangoValidationError as error:
+                raise serializers.ValidationError(error.messages) from error
+        return parents
+
+    @transaction.atomic
+    def create(self, validated: dict) -> Group:
+        return self._save(Group(), validated)
+
+    @transaction.atomic
+    def update(self, group: Group, validated: dict) -> Group:
+        if not self.partial:  # PUT replaces: what it omits goes back to its default
+            validated = {"description": "", "member_of": [], **validated}
+        return self._save(group, validated)
+
+    def _save(self, group: Group, validated: dict) -> Group:
+        parents = validated.pop("member_of", None)
+        for field, value in validated.items():
+            setattr(group, field, value)
+        full_clean(group)
+        group.save()
+        if parents is not None:
+            try:
+                group.member_of.set(parents)
+            except DjangoValidationError as error:  # a concurrent change made it a cycle
+                raise serializers.ValidationError({"member_of": error.messages}) from error
+        self.context.pop("group_graph", None)  # the answer counts against the new graph
+        return group
+
+
+# ---------------------------------------------------------------------------- service providers
+
+
+def _has_field(model, name: str) -> bool:
+    return any(field.name == name for field in model._meta.get_fields())
+
+
+SP_SETTINGS = [
+    "name",
+    "enabled",
+    "profile",
+    "check_policy",
+    "iam_provider_name",
+    "nameid_format",
+    "nameid_source",
+    "sign_response",
+    "sign_assertion",
+    "signature_algorithm",
+    "digest_algorithm",
+    "assertion_lifetime",
+    "allow_idp_initiated",
+    "default_relay_state",
+    "request_certificate",
+    "require_signed_requests",
+    "ignore_unverifiable_signatures",
+    "request_max_age",
+    "encrypt_assertions",
+    "encryption_certificate",
+    "encryption_algorithm",
+    # The standing fault profile (issue 9 part B); passed through, validated by the model.
+    *(["fault_scenario"] if _has_field(ServiceProvider, "fault_scenario") else []),
+]
+
+
+class EndpointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AssertionConsumerService
+        fields = ["location", "binding", "index", "is_default"]
+        read_only_fields = fields
+
+
+class ServiceProviderSerializer(serializers.ModelSerializer):
+    """An SP's settings. The entity ID and the ACS endpoints come from its metadata."""
+
+    endpoints = EndpointSerializer(
+        many=True,
+        read_only=True,
+        help_text="Assertion consumer services, from the metadata (POST it again to change them).",
+    )
+
+    class Meta:
+        model = ServiceProvider
+        fields = ["entity_id", *SP_SETTINGS, "endpoints", "updated_at"]
+        read_only_fields = ["entity_id", "updated_at"]
+
+    @transaction.atomic
+    def update(self, sp: ServiceProvider, validated: dict) -> ServiceProvider:
+        for field, value in validated.items():
+            setattr(sp, field, value)
+        full_clean(sp)
+        sp.save()
+        return sp
+
+
+class ServiceProviderDetailSerializer(ServiceProviderSerializer):
+    class Meta(ServiceProviderSerializer.Meta):
+        fields = [*ServiceProviderSerializer.Meta.fields, "metadata_xml"]
+        read_only_fields = [*ServiceProviderSerializer.Meta.read_only_fields, "metadata_xml"]
+        extra_kwargs = {"metadata_xml": {"help_text": "The metadata last imported."}}
+
+
+class ServiceProviderCreateSerializer(ServiceProviderSerializer):
+    """Metadata (inline or by URL), then optional settings; the answer is the SP's detail."""
+
+    metadata_xml = serializers.CharField(
+        required=False,
+        write_only=True,
+        trim_whitespace=False,
+        max_length=MAX_METADATA_BYTES,
+        help_text="The SP's metadata XML (an md:EntityDescriptor). Give this or metadata_url.",
+    )
+    metadata_url = serializers.URLField(
+        required=False,
+        write_only=True,
+        max_length=2048,
+        help_text="An http(s) URL to fetch the metadata from (10 s, 1 MiB at most). "
+        "Give this or metadata_xml.",
+    )
+    rule_set = serializers.ChoiceField(
+        choices=sorted(RULE_SETS),
+        required=False,
+        write_only=True,
+        help_text="Apply this ready-made rule set (replaces the SP's own claim rules).",
+    )
+
+    class Meta(ServiceProviderSerializer.Meta):
+        fields = [
+            *ServiceProviderSerializer.Meta.fields,
+            "metadata_xml",
+            "metadata_url",
+            "rule_set",
+        ]
+        extra_kwargs = {"name": {"required": False}}
+
+    def validate(self, attrs: dict) -> dict:
+        given = [field for field in ("metadata_xml", "metadata_url") if attrs.get(field)]
+        if len(given) != 1:
+            message = "Give exactly one of metadata_xml and metadata_url."
+            raise serializers.ValidationError({"metadata_xml": message, "metadata_url": message})
+        return attrs
+
+
+class RuleSetSerializer(serializers.Serializer):
+    rule_set = serializers.ChoiceField(
+        choices=sorted(RULE_SETS),
+        help_text="; ".join(f"{slug}: {s.title}" for slug, s in RULE_SETS.items()),
+    )
+
+
+# ---------------------------------------------------------------------------- claim rules
+
+
+class ClaimRuleSerializer(serializers.ModelSerializer):
+    service_provider = serializers.SlugRelatedField(
+        slug_field="entity_id",
+        queryset=ServiceProvider.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="The SP's entity ID; null: the rule applies to every service provider.",
+        error_messages={"does_not_exist": "No service provider has the entity ID {value!r}."},
+    )
+
+    class Meta:
+        model = ClaimRule
+        fields = [
+            "id",
+            "service_provider",
+            "order",
+            "enabled",
+            "description",
+            "condition",
+            "condition_subject",
+            "condition_pattern",
+            "negate",
+            "source",
+            "value",
+            "group_pattern",
+            "source_attribute",
+            "attribute_name",
+            "name_format",
+            "friendly_name",
+        ]
+
+    @transaction.atomic
+    def create(self, validated: dict) -> ClaimRule:
+        return self._save(ClaimRule(), validated)
+
+    @transaction.atomic
+    def update(self, rule: ClaimRule, validated: dict) -> ClaimRule:
+        return self._save(rule, validated)
+
+    def _save(self, rule: ClaimRule, validated: dict) -> ClaimRule:
+        for field, value in validated.items():
+            setattr(rule, field, value)
+        full_clean(rule)
+        rule.save()
+        return rule
+
+
+class SpClaimRuleSerializer(ClaimRuleSerializer):
+    """A rule of the SP named in the URL."""
+
+    service_provider = serializers.SlugRelatedField(
+        slug_field="entity_id",
+        read_only=True,
+        help_text="The SP in the URL.",
+    )
+
+
+class RuleSetResultSerializer(serializers.Serializer):
+    rule_set = serializers.CharField()
+    claim_rules = ClaimRuleSerializer(many=True, help_text="The SP's own rules now, in order.")

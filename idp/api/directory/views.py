@@ -1,0 +1,380 @@
+"""Users, groups, service providers and claim rules, addressed by their natural keys.
+
+Permissions are the admin's: each viewset has a queryset, so StaffModelPermissions asks
+for view/add/change/delete of its model; the sub-resources name theirs.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from idp import cache
+from idp.api import errors
+from idp.models import ClaimRule, ServiceProvider
+from idp.presets import apply_rule_set
+from idp.registry import fetch_metadata, register_from_metadata
+from idp.saml.errors import SamlError
+from users.models import Group, GroupGraph, User
+
+from . import serializers as s
+
+
+class Pagination(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 1000
+
+
+# Natural keys hold '/' and ':' (entity IDs, some group names): the URL takes them whole,
+# percent-encoded or not.
+ENTITY_ID = OpenApiParameter(
+    "entity_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The SP's entity ID, percent-encoded (urn%3Aamazon%3Awebservices, "
+    "https%3A%2F%2Fsp.example.com%2Fmetadata); '/' and ':' may also be sent as they are.",
+)
+GROUP_NAME = OpenApiParameter(
+    "name",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The group's name, percent-encoded.",
+)
+USERNAME = OpenApiParameter("username", OpenApiTypes.STR, OpenApiParameter.PATH)
+
+
+class DirectoryViewSet(viewsets.ModelViewSet):
+    # Natural keys, JSON 404s that name what was not found, and a cache bump at commit.
+
+    noun = "object"
+    pagination_class = Pagination
+
+    def get_object(self):
+        key = self.kwargs[self.lookup_field]
+        found = self.get_queryset().filter(**{self.lookup_field: key}).first()
+        if found is None:
+            raise exceptions.NotFound(f"No {self.noun} {key!r}.")
+        self.check_object_permissions(self.request, found)
+        return found
+
+    # The receivers already bumped the generation inside the transaction; bumping once more
+    # after commit keeps a sign-on that read the old rows meanwhile from caching them.
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            serializer.save()
+            transaction.on_commit(cache.bump)
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            serializer.save()
+            transaction.on_commit(cache.bump)
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            instance.delete()
+            transaction.on_commit(cache.bump)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List users",
+        parameters=[
+            OpenApiParameter(
+                "group",
+                OpenApiTypes.STR,
+                description="Only the users in this group, directly or through nesting.",
+            )
+        ],
+    ),
+    create=extend_schema(summary="Create a user"),
+    retrieve=extend_schema(summary="Read a user", parameters=[USERNAME]),
+    update=extend_schema(summary="Replace a user", parameters=[USERNAME]),
+    partial_update=extend_schema(summary="Change some of a user's fields", parameters=[USERNAME]),
+    destroy=extend_schema(summary="Delete a user", parameters=[USERNAME]),
+)
+class UserViewSet(DirectoryViewSet):
+    """Directory users. Accounts with admin rights are changed only with a superuser's token."""
+
+    queryset = User.objects.prefetch_related("attributes", "directory_groups").order_by("username")
+    serializer_class = s.UserSerializer
+    lookup_field = "username"
+    noun = "user"
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action != "list" or "group" not in self.request.query_params:
+            return queryset
+        name = self.request.query_params["group"]
+        group = Group.objects.filter(name=name).first()
+        if group is None:
+            raise serializers.ValidationError({"group": f"No directory group is named {name!r}."})
+        inside = s.descendants(group.pk, GroupGraph.load())
+        return queryset.filter(directory_groups__in=inside).distinct()
+
+    def _guard_admin_account(self, user: User) -> None:
+        """The admin lets any user-changer edit a superuser (and so take over the account);
+        here only a superuser's token touches an account with admin rights."""
+        if (user.is_staff or user.is_superuser) and not self.request.user.is_superuser:
+            raise exceptions.PermissionDenied(
+                f"{user.get_username()} has admin rights; only a superuser's token may change "
+                "or delete such an account."
+            )
+
+    def perform_update(self, serializer):
+        self._guard_admin_account(serializer.instance)
+        super().perform_update(serializer)
+
+    def perform_destroy(self, instance):
+        self._guard_admin_account(instance)
+        super().perform_destroy(instance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List directory groups"),
+    create=extend_schema(summary="Create a group"),
+    retrieve=extend_schema(summary="Read a group", parameters=[GROUP_NAME]),
+    update=extend_schema(summary="Replace a group", parameters=[GROUP_NAME]),
+    partial_update=extend_schema(
+        summary="Change some of a group's fields", parameters=[GROUP_NAME]
+    ),
+    destroy=extend_schema(summary="Delete a group", parameters=[GROUP_NAME]),
+)
+class GroupViewSet(DirectoryViewSet):
+    """Directory groups (not Django's staff permission groups); they nest."""
+
+    queryset = Group.objects.prefetch_related("member_of", "subgroups").order_by("name")
+    serializer_class = s.GroupSerializer
+    lookup_field = "name"
+    noun = "directory group"
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List service providers"),
+    retrieve=extend_schema(summary="Read a service provider", parameters=[ENTITY_ID]),
+    partial_update=extend_schema(
+        summary="Change a service provider's settings",
+        parameters=[ENTITY_ID],
+        responses=s.ServiceProviderDetailSerializer,
+    ),
+    destroy=extend_schema(summary="Delete a service provider", parameters=[ENTITY_ID]),
+)
+class ServiceProviderViewSet(DirectoryViewSet):
+    """Service providers, by entity ID. POST registers one from its metadata (or updates the
+    one registered with that entity ID, as the admin's import does); PATCH changes settings."""
+
+    queryset = ServiceProvider.objects.prefetch_related("endpoints").order_by("name", "entity_id")
+    lookup_field = "entity_id"
+    noun = "service provider with the entity ID"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    # POST registers or updates (as the admin's import): which one is known only once the
+    # metadata is read, so create() checks add or change then.
+    required_permissions = {
+        "GET": ["idp.view_serviceprovider"],
+        "HEAD": ["idp.view_serviceprovider"],
+        "OPTIONS": [],
+        "POST": [],
+        "PATCH": ["idp.change_serviceprovider"],
+        "DELETE": ["idp.delete_serviceprovider"],
+    }
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return s.ServiceProviderCreateSerializer
+        if self.action == "list":
+            return s.ServiceProviderSerializer
+        return s.ServiceProviderDetailSerializer
+
+    def _require(self, *permissions: str) -> None:
+        user = self.request.user
+        if lacking := [name for name in permissions if not user.has_perm(name)]:
+            raise exceptions.PermissionDenied(
+                f"The token's user {user.get_username()} lacks the permission "
+                f"{', '.join(lacking)}, as in the admin."
+            )
+
+    @extend_schema(
+        summary="Register a service provider from its metadata (or update the registered one)",
+        request=s.ServiceProviderCreateSerializer,
+        responses={
+            201: OpenApiResponse(s.ServiceProviderDetailSerializer, "Registered."),
+            200: OpenApiResponse(
+                s.ServiceProviderDetailSerializer,
+                "An SP with this entity ID existed: its metadata, ACS list and the given "
+                "settings were updated.",
+            ),
+        },
+    )
+    def create(self, request, *args, **kwargs):
+        if not (
+            request.user.has_perm("idp.add_serviceprovider")
+            or request.user.has_perm("idp.change_serviceprovider")
+        ):
+            raise exceptions.PermissionDenied(
+                f"The token's user {request.user.get_username()} lacks the permission "
+                "idp.add_serviceprovider (or idp.change_serviceprovider, to update a "
+                "registered SP), as in the admin's metadata import."
+            )
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        xml, url = data.pop("metadata_xml", None), data.pop("metadata_url", None)
+        rule_set = data.pop("rule_set", "")
+        source = "metadata_url" if url else "metadata_xml"
+        try:
+            if url:
+                xml = fetch_metadata(url)
+            else:
+                xml = xml.encode()
+            with transaction.atomic():
+                sp, created = register_from_metadata(xml, data.get("name", ""), rule_set)
+                self._require(
+                    "idp.add_serviceprovider" if created else "idp.change_serviceprovider"
+                )
+                if rule_set:
+                    self._require("idp.add_claimrule", "idp.delete_claimrule")
+                if data:
+                    s.ServiceProviderSerializer().update(sp, data)
+                transaction.on_commit(cache.bump)
+        except SamlError as error:
+            return errors.respond(error, fields={source: f"{error.title}. {error.detail}"})
+        sp = self.get_queryset().get(pk=sp.pk)
+        return Response(
+            s.ServiceProviderDetailSerializer(sp, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    def perform_update(self, serializer):
+        super().perform_update(serializer)
+        # A fresh read, so the answer shows what was saved (updated_at, endpoints).
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+
+def _service_provider(entity_id: str) -> ServiceProvider:
+    found = ServiceProvider.objects.filter(entity_id=entity_id).first()
+    if found is None:
+        raise exceptions.NotFound(f"No service provider with the entity ID {entity_id!r}.")
+    return found
+
+
+class ApplyRuleSetView(APIView):
+    """The admin's "Apply a ready-made rule set": it changes the SP and replaces its rules."""
+
+    required_permissions = [
+        "idp.change_serviceprovider",
+        "idp.add_claimrule",
+        "idp.delete_claimrule",
+    ]
+
+    @extend_schema(
+        summary="Apply a ready-made rule set to a service provider",
+        parameters=[ENTITY_ID],
+        request=s.RuleSetSerializer,
+        responses=s.RuleSetResultSerializer,
+    )
+    def post(self, request, entity_id: str):
+        sp = _service_provider(entity_id)
+        serializer = s.RuleSetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        name = serializer.validated_data["rule_set"]
+        try:
+            with transaction.atomic():
+                rules = apply_rule_set(sp, name)
+                transaction.on_commit(cache.bump)
+        except DjangoValidationError as error:
+            # The admin's words (its rule-set page shows the same messages).
+            raise SamlError(
+                f"The rule set {name} does not fit this SP", " ".join(error.messages)
+            ) from error
+        return Response(
+            {"rule_set": name, "claim_rules": s.ClaimRuleSerializer(rules, many=True).data}
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="A service provider's own claim rules, in order", parameters=[ENTITY_ID]
+    ),
+    create=extend_schema(summary="Add a claim rule to a service provider", parameters=[ENTITY_ID]),
+)
+class ServiceProviderClaimRuleViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """The SP's own rules as the pipeline runs them (order, then id); global rules are at
+    /api/v1/claim-rules?global=true. Not paginated: an SP has a handful."""
+
+    queryset = ClaimRule.objects.all()
+    serializer_class = s.SpClaimRuleSerializer
+    required_permissions = {
+        "GET": ["idp.view_claimrule"],
+        "HEAD": ["idp.view_claimrule"],
+        "OPTIONS": [],
+        "POST": ["idp.add_claimrule"],
+    }
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication and permissions first
+        self.service_provider = _service_provider(kwargs["entity_id"])
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular, without a URL
+            return ClaimRule.objects.none()
+        return self.service_provider.rules.select_related("service_provider").order_by(
+            "order", "id"
+        )
+
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            serializer.save(service_provider=self.service_provider)
+            transaction.on_commit(cache.bump)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List claim rules",
+        parameters=[
+            OpenApiParameter(
+                "service_provider",
+                OpenApiTypes.STR,
+                description="Only the rules of the SP with this entity ID.",
+            ),
+            OpenApiParameter(
+                "global", OpenApiTypes.BOOL, description="true: only the rules for every SP."
+            ),
+        ],
+    ),
+    create=extend_schema(summary="Create a claim rule (service_provider null: for every SP)"),
+    retrieve=extend_schema(summary="Read a claim rule"),
+    partial_update=extend_schema(summary="Change some of a claim rule's fields"),
+    destroy=extend_schema(summary="Delete a claim rule"),
+)
+class ClaimRuleViewSet(DirectoryViewSet):
+    """Claim rules by ID: one SP's (service_provider is its entity ID) or every SP's (null).
+    Each write is validated as the admin validates it."""
+
+    queryset = ClaimRule.objects.select_related("service_provider").order_by("order", "id")
+    serializer_class = s.ClaimRuleSerializer
+    lookup_field = "id"
+    noun = "claim rule"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action != "list":
+            return queryset
+        params = self.request.query_params
+        if "service_provider" in params:
+            queryset = queryset.filter(
+                service_provider=_service_provider(params["service_provider"])
+            )
+        if params.get("global", "").lower() in ("true", "1", "yes"):
+            queryset = queryset.filter(service_provider__isnull=True)
+        return queryset
