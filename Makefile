@@ -1,5 +1,6 @@
 # fedmock: two commands on a fresh machine.
 #   make run    install, migrate, seed the demo directory, ensure a key, serve with gunicorn
+#               (FEDMOCK_FIXTURES=FILE make run loads that fixture file instead of the demo)
 #   make test   install with test extras (and chromium/xmlsec1 from Debian), ruff, pytest
 #   make bench  performance table (see bench/)
 
@@ -9,6 +10,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 IDP_BASE_URL ?= http://127.0.0.1:$(PORT)
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+FEDMOCK_FIXTURES ?=
 export IDP_BASE_URL
 
 .PHONY: run test bench lint install install-test system-deps clean
@@ -34,14 +36,14 @@ system-deps:
 run: install
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py collectstatic --noinput -v 0
-	$(BIN)/python manage.py seed_demo
+	$(if $(FEDMOCK_FIXTURES),$(BIN)/python manage.py load_fixtures "$(FEDMOCK_FIXTURES)",$(BIN)/python manage.py seed_demo)
 	$(BIN)/python manage.py ensure_signing_key
 	@echo ""
 	@echo "  fedmock is serving on $(IDP_BASE_URL) ($(WORKERS) gunicorn workers)"
 	@echo "  portal:    $(IDP_BASE_URL)/"
 	@echo "  metadata:  $(IDP_BASE_URL)/saml/metadata/"
 	@echo "  admin:     $(IDP_BASE_URL)/admin/"
-	@echo "  demo logins (demo only): alice/alice  bob/bob  carol/carol  admin/admin"
+	@echo "  $(if $(FEDMOCK_FIXTURES),directory: $(FEDMOCK_FIXTURES),demo logins (demo only): alice/alice  bob/bob  carol/carol  admin/admin)"
 	@echo ""
 	PORT=$(PORT) WEB_CONCURRENCY=$(WORKERS) exec $(BIN)/gunicorn -c gunicorn.conf.py idp.wsgi:application
 
