@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from idp import cache
 from idp.api import errors
+from idp.api.errors import error_responses
 from idp.models import ClaimRule, ServiceProvider
 from idp.presets import apply_rule_set
 from idp.registry import fetch_metadata, register_from_metadata
@@ -50,6 +51,20 @@ GROUP_NAME = OpenApiParameter(
     description="The group's name, percent-encoded.",
 )
 USERNAME = OpenApiParameter("username", OpenApiTypes.STR, OpenApiParameter.PATH)
+ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+
+def doc(tag: str, summary: str, ok, *refusals: int, status: int = 200, **options):
+    """One operation's schema: its answer and the refusals it can give, in the one shape."""
+    return extend_schema(
+        summary=summary,
+        tags=[tag],
+        responses={status: ok, **error_responses(*refusals)},
+        **options,
+    )
+
+
+WRITE_REFUSALS = (400, 404)
 
 
 class DirectoryViewSet(viewsets.ModelViewSet):
@@ -84,9 +99,15 @@ class DirectoryViewSet(viewsets.ModelViewSet):
             transaction.on_commit(cache.bump)
 
 
+PUT_NOTE = "PUT replaces: omitted fields take their defaults (lists and maps empty)."
+
+
 @extend_schema_view(
-    list=extend_schema(
-        summary="List users",
+    list=doc(
+        "users",
+        "List users",
+        s.UserSerializer(many=True),
+        400,
         parameters=[
             OpenApiParameter(
                 "group",
@@ -95,11 +116,24 @@ class DirectoryViewSet(viewsets.ModelViewSet):
             )
         ],
     ),
-    create=extend_schema(summary="Create a user"),
-    retrieve=extend_schema(summary="Read a user", parameters=[USERNAME]),
-    update=extend_schema(summary="Replace a user", parameters=[USERNAME]),
-    partial_update=extend_schema(summary="Change some of a user's fields", parameters=[USERNAME]),
-    destroy=extend_schema(summary="Delete a user", parameters=[USERNAME]),
+    create=doc("users", "Create a user", s.UserSerializer, 400, status=201),
+    retrieve=doc("users", "Read a user", s.UserSerializer, 404, parameters=[USERNAME]),
+    update=doc(
+        "users",
+        "Replace a user",
+        s.UserSerializer,
+        *WRITE_REFUSALS,
+        parameters=[USERNAME],
+        description=f"{PUT_NOTE} The password stays unless one is given.",
+    ),
+    partial_update=doc(
+        "users",
+        "Change some of a user's fields",
+        s.UserSerializer,
+        *WRITE_REFUSALS,
+        parameters=[USERNAME],
+    ),
+    destroy=doc("users", "Delete a user", None, 404, status=204, parameters=[USERNAME]),
 )
 class UserViewSet(DirectoryViewSet):
     """Directory users. Accounts with admin rights are changed only with a superuser's token."""
@@ -139,14 +173,25 @@ class UserViewSet(DirectoryViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List directory groups"),
-    create=extend_schema(summary="Create a group"),
-    retrieve=extend_schema(summary="Read a group", parameters=[GROUP_NAME]),
-    update=extend_schema(summary="Replace a group", parameters=[GROUP_NAME]),
-    partial_update=extend_schema(
-        summary="Change some of a group's fields", parameters=[GROUP_NAME]
+    list=doc("groups", "List directory groups", s.GroupSerializer(many=True)),
+    create=doc("groups", "Create a group", s.GroupSerializer, 400, status=201),
+    retrieve=doc("groups", "Read a group", s.GroupSerializer, 404, parameters=[GROUP_NAME]),
+    update=doc(
+        "groups",
+        "Replace a group",
+        s.GroupSerializer,
+        *WRITE_REFUSALS,
+        parameters=[GROUP_NAME],
+        description=PUT_NOTE,
     ),
-    destroy=extend_schema(summary="Delete a group", parameters=[GROUP_NAME]),
+    partial_update=doc(
+        "groups",
+        "Change some of a group's fields",
+        s.GroupSerializer,
+        *WRITE_REFUSALS,
+        parameters=[GROUP_NAME],
+    ),
+    destroy=doc("groups", "Delete a group", None, 404, status=204, parameters=[GROUP_NAME]),
 )
 class GroupViewSet(DirectoryViewSet):
     """Directory groups (not Django's staff permission groups); they nest."""
@@ -158,14 +203,30 @@ class GroupViewSet(DirectoryViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List service providers"),
-    retrieve=extend_schema(summary="Read a service provider", parameters=[ENTITY_ID]),
-    partial_update=extend_schema(
-        summary="Change a service provider's settings",
+    list=doc("service-providers", "List service providers", s.ServiceProviderSerializer(many=True)),
+    retrieve=doc(
+        "service-providers",
+        "Read a service provider",
+        s.ServiceProviderDetailSerializer,
+        404,
         parameters=[ENTITY_ID],
-        responses=s.ServiceProviderDetailSerializer,
     ),
-    destroy=extend_schema(summary="Delete a service provider", parameters=[ENTITY_ID]),
+    partial_update=doc(
+        "service-providers",
+        "Change a service provider's settings",
+        s.ServiceProviderDetailSerializer,
+        *WRITE_REFUSALS,
+        parameters=[ENTITY_ID],
+        request=s.ServiceProviderSerializer,
+    ),
+    destroy=doc(
+        "service-providers",
+        "Delete a service provider (its endpoints and claim rules go with it)",
+        None,
+        404,
+        status=204,
+        parameters=[ENTITY_ID],
+    ),
 )
 class ServiceProviderViewSet(DirectoryViewSet):
     """Service providers, by entity ID. POST registers one from its metadata (or updates the
@@ -203,6 +264,12 @@ class ServiceProviderViewSet(DirectoryViewSet):
 
     @extend_schema(
         summary="Register a service provider from its metadata (or update the registered one)",
+        description="Give metadata_xml or metadata_url, and optionally a name, a rule set and "
+        "any settings (applied after the rule set's). Registering needs "
+        "idp.add_serviceprovider; an SP already registered with the metadata's entity ID is "
+        "updated instead (its ACS list replaced), which needs idp.change_serviceprovider; "
+        "a rule set also needs idp.add_claimrule and idp.delete_claimrule.",
+        tags=["service-providers"],
         request=s.ServiceProviderCreateSerializer,
         responses={
             201: OpenApiResponse(s.ServiceProviderDetailSerializer, "Registered."),
@@ -211,6 +278,7 @@ class ServiceProviderViewSet(DirectoryViewSet):
                 "An SP with this entity ID existed: its metadata, ACS list and the given "
                 "settings were updated.",
             ),
+            **error_responses(400),
         },
     )
     def create(self, request, *args, **kwargs):
@@ -276,9 +344,13 @@ class ApplyRuleSetView(APIView):
 
     @extend_schema(
         summary="Apply a ready-made rule set to a service provider",
+        description="Sets the rule set's SP settings and replaces the SP's own claim rules "
+        "(global rules stay). Needs idp.change_serviceprovider, idp.add_claimrule and "
+        "idp.delete_claimrule, as the admin's action does.",
+        tags=["service-providers"],
         parameters=[ENTITY_ID],
         request=s.RuleSetSerializer,
-        responses=s.RuleSetResultSerializer,
+        responses={200: s.RuleSetResultSerializer, **error_responses(400, 404)},
     )
     def post(self, request, entity_id: str):
         sp = _service_provider(entity_id)
@@ -300,10 +372,21 @@ class ApplyRuleSetView(APIView):
 
 
 @extend_schema_view(
-    list=extend_schema(
-        summary="A service provider's own claim rules, in order", parameters=[ENTITY_ID]
+    list=doc(
+        "claim-rules",
+        "A service provider's own claim rules, in order",
+        s.SpClaimRuleSerializer(many=True),
+        404,
+        parameters=[ENTITY_ID],
     ),
-    create=extend_schema(summary="Add a claim rule to a service provider", parameters=[ENTITY_ID]),
+    create=doc(
+        "claim-rules",
+        "Add a claim rule to a service provider",
+        s.SpClaimRuleSerializer,
+        *WRITE_REFUSALS,
+        status=201,
+        parameters=[ENTITY_ID],
+    ),
 )
 class ServiceProviderClaimRuleViewSet(
     mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
@@ -338,8 +421,11 @@ class ServiceProviderClaimRuleViewSet(
 
 
 @extend_schema_view(
-    list=extend_schema(
-        summary="List claim rules",
+    list=doc(
+        "claim-rules",
+        "List claim rules",
+        s.ClaimRuleSerializer(many=True),
+        404,
         parameters=[
             OpenApiParameter(
                 "service_provider",
@@ -351,10 +437,22 @@ class ServiceProviderClaimRuleViewSet(
             ),
         ],
     ),
-    create=extend_schema(summary="Create a claim rule (service_provider null: for every SP)"),
-    retrieve=extend_schema(summary="Read a claim rule"),
-    partial_update=extend_schema(summary="Change some of a claim rule's fields"),
-    destroy=extend_schema(summary="Delete a claim rule"),
+    create=doc(
+        "claim-rules",
+        "Create a claim rule (service_provider null: for every SP)",
+        s.ClaimRuleSerializer,
+        400,
+        status=201,
+    ),
+    retrieve=doc("claim-rules", "Read a claim rule", s.ClaimRuleSerializer, 404, parameters=[ID]),
+    partial_update=doc(
+        "claim-rules",
+        "Change some of a claim rule's fields",
+        s.ClaimRuleSerializer,
+        *WRITE_REFUSALS,
+        parameters=[ID],
+    ),
+    destroy=doc("claim-rules", "Delete a claim rule", None, 404, status=204, parameters=[ID]),
 )
 class ClaimRuleViewSet(DirectoryViewSet):
     """Claim rules by ID: one SP's (service_provider is its entity ID) or every SP's (null).
