@@ -158,6 +158,7 @@ class ServiceProviderAdmin(admin.ModelAdmin):
         "check_policy",
         "enabled",
         "allow_idp_initiated",
+        "fault_profile",
     ]
     list_filter = ["profile", "enabled", "allow_idp_initiated"]
     search_fields = ["name", "entity_id"]
@@ -178,6 +179,7 @@ class ServiceProviderAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Fault profile (testing only)", {"fields": ["fault_scenario"]}),
         ("NameID", {"fields": ["nameid_format", "nameid_source"]}),
         (
             "Signing",
@@ -209,6 +211,11 @@ class ServiceProviderAdmin(admin.ModelAdmin):
         ),
         ("Metadata", {"classes": ["collapse"], "fields": ["metadata_xml", "updated_at"]}),
     ]
+
+    @admin.display(description="fault profile", ordering="fault_scenario")
+    def fault_profile(self, sp: ServiceProvider) -> str:
+        # Loud on purpose: every response to this SP is broken (docs/scenarios.md).
+        return f"⚠ BROKEN: {sp.fault_scenario}" if sp.fault_scenario else "—"
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -491,10 +498,16 @@ class SigningKeyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "flow", "username", "sp_entity_id", "outcome", "roles"]
+    list_display = ["created_at", "flow", "username", "sp_entity_id", "outcome", "roles", "fault"]
     list_filter = ["outcome", "flow", "sp_entity_id"]
     search_fields = ["username", "sp_entity_id", "request_id", "response_id", "detail"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="fault scenario")
+    def fault(self, event: AuditEvent) -> str:
+        """sso.py opens the detail of a deliberately broken response with FAULT …."""
+        first = event.detail.partition("\n")[0]
+        return "⚠ " + first.partition(":")[0] if first.startswith("FAULT ") else ""
 
     def has_add_permission(self, request) -> bool:
         return False

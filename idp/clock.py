@@ -16,9 +16,14 @@ def offset() -> datetime.timedelta:
     return datetime.timedelta(seconds=idp_settings.IDP_CLOCK_OFFSET)
 
 
+def system_now() -> datetime.datetime:
+    """The system clock; tests replace this function to hold time still."""
+    return datetime.datetime.now(datetime.UTC)
+
+
 def now() -> datetime.datetime:
     """The IdP's current instant, aware and in UTC."""
-    return datetime.datetime.now(datetime.UTC) + offset()
+    return system_now() + offset()
 
 
 def from_system(timestamp: float) -> datetime.datetime:
