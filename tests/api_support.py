@@ -30,6 +30,9 @@ class Api:
     def __init__(self, base_url: str, token: str | None = None, **headers: str):
         self.base_url = base_url
         self.session = requests.Session()
+        # One connection per request: a kept-alive connection would hold a live-server
+        # thread (and its database connection) past the end of the test.
+        self.session.headers["Connection"] = "close"
         if token is not None:
             self.session.headers["Authorization"] = f"Bearer {token}"
         self.session.headers.update(headers)

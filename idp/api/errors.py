@@ -8,7 +8,8 @@
 
 import math
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from drf_spectacular.utils import OpenApiResponse
@@ -158,6 +159,11 @@ def exception_handler(exc, context) -> Response | None:
         exc = exceptions.NotFound(str(exc) or "No such object.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        # DRF reads JSON through request.body, which Django bounds before parsing.
+        exc = RequestTooLarge(
+            f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes, the limit."
+        )
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: Django's 500 handler logs it and answers in JSON
     if isinstance(exc, exceptions.ValidationError):

@@ -109,14 +109,40 @@ class CheckResponse(serializers.Serializer):
 class ScenarioSerializer(serializers.Serializer):
     name = serializers.CharField()
     breaks = serializers.CharField(help_text="what it breaks")
-    aws_rule = serializers.CharField(allow_null=True, help_text="the AWS rule it breaks")
+    aws_rule = serializers.CharField(
+        allow_null=True, help_text="what the AWS checker reports: R1 to R21, SAML, or null"
+    )
+    aws_severity = serializers.ChoiceField(
+        ["error", "warning"], help_text="warning: the checker warns; AWS's answer is undocumented"
+    )
     aws_error = serializers.CharField(allow_null=True, help_text="AWS's error text")
     sp_rule = serializers.CharField(
         allow_null=True, help_text="the SAML core or profile section an SP must enforce"
     )
     parameter = serializers.CharField(
-        allow_null=True, help_text="written name:value, as in clock-skew:600"
+        allow_null=True, help_text="what the value means; written name:value, as clock-skew:600"
     )
+    default = serializers.CharField(allow_null=True, help_text="the value when the name is alone")
+    refused_by = serializers.ListField(
+        child=serializers.CharField(), help_text="the SP libraries fedmock's tests see refuse it"
+    )
+    sp_note = serializers.CharField(
+        allow_blank=True, help_text="where no tested library enforces the SP rule"
+    )
+
+
+class CountsSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    deleted = serializers.IntegerField()
+
+
+class ResetResponse(serializers.Serializer):
+    source = serializers.CharField(help_text="the fixture file restored")
+    users = CountsSerializer()
+    groups = CountsSerializer()
+    service_providers = CountsSerializer()
+    claim_rules = CountsSerializer()
 
 
 class SigningKeySerializer(serializers.Serializer):

@@ -2,17 +2,15 @@
 loaded fixture, and roll the signing keys over. Each is a thin door onto the function
 the browser views, the admin and the commands call."""
 
-import dataclasses
 import time
 
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from idp import keys, sso
+from idp import keys, scenarios, sso
 from idp.api.errors import Conflict, error_responses
 from idp.management.commands.rotate_key import NEXT_STEPS
 from idp.models import SigningKey
@@ -101,8 +99,6 @@ class Scenarios(APIView):
         tags=["sign-ons"],
     )
     def get(self, request):
-        from idp import scenarios
-
         return Response(s.ScenarioSerializer(scenarios.CATALOGUE.values(), many=True).data)
 
 
@@ -131,16 +127,13 @@ class Reset(APIView):
         "not name: the state a test suite starts from. Needs the `reset` scope and the add, "
         "change and delete permissions on users, groups, service providers and claim rules.",
         request=None,
-        responses={200: OpenApiTypes.OBJECT, **error_responses(409)},
+        responses={200: s.ResetResponse, **error_responses(409)},
         tags=["fixtures"],
     )
     def post(self, request):
         from idp import fixtures
 
-        summary = fixtures.reset()
-        return Response(
-            dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else summary
-        )
+        return Response(s.ResetResponse(fixtures.reset()).data)
 
 
 def _key_json(key: SigningKey, signer: SigningKey | None, now) -> dict:
