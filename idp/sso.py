@@ -737,7 +737,7 @@ def mint(
     acs = authn_requests.default_endpoint(sp.entity_id, _endpoints(sp))
     release = _release_for(user, sp, role_arn, MINT)
     # A one-off IdP session: the response has a SessionIndex, as a browser's does.
-    auth = Authentication(user, "_" + secrets.token_hex(16), time.time())
+    auth = Authentication(user, "_" + secrets.token_hex(16), clock.system_now().timestamp())
     issued = _issue(
         sp,
         release,
