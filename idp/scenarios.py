@@ -626,3 +626,32 @@ def parse(text: str) -> Fault:
             f"Write it as {name}.",
         )
     return Fault(scenario, _check_value(scenario, value if colon else scenario.default or ""))
+
+
+def markdown_table() -> str:
+    """The catalogue as docs/scenarios.md shows it (a test keeps the two equal)."""
+
+    def cell(text: str | None) -> str:
+        return (text or "—").replace("|", "\\|")
+
+    rows = [
+        "| scenario | what it breaks | AWS rule | AWS's error | SP rule | refused by |",
+        "|---|---|---|---|---|---|",
+    ]
+    for scenario in CATALOGUE.values():
+        name = (
+            f"`{scenario.name}:{scenario.default}`" if scenario.parameter else f"`{scenario.name}`"
+        )
+        rule = scenario.aws_rule or "—"
+        if scenario.aws_rule and scenario.aws_severity != "error":
+            rule += f" ({scenario.aws_severity})"
+        if scenario.checker_refuses:
+            rule += " (refused as a layout)"
+        refused = ", ".join(scenario.refused_by) or "—"
+        if scenario.sp_note:
+            refused += f" ({scenario.sp_note})"
+        rows.append(
+            f"| {name} | {cell(scenario.breaks)} | {rule} | {cell(scenario.aws_error)} "
+            f"| {cell(scenario.sp_rule)} | {cell(refused)} |"
+        )
+    return "\n".join(rows) + "\n"
