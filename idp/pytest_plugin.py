@@ -243,8 +243,8 @@ class Server:
                 "(--fedmock-fixtures or the ini option fedmock_fixtures)."
             )
         self._manage(deadline, "migrate", "--noinput", "-v0")
+        self._manage(deadline, "ensure_signing_key")  # first: no "no signing key" warnings
         self._manage(deadline, "load_fixtures", str(self.fixtures))
-        self._manage(deadline, "ensure_signing_key")
         # Its own staff superuser, with no usable password, owns the plugin's API token.
         self._manage(
             deadline,
@@ -309,9 +309,11 @@ def fedmock(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         start_timeout=_number(config, "fedmock_start_timeout", START_TIMEOUT),
     )
     try:
-        running = server.start()
+        running, problem = server.start(), None
     except FedmockStartError as error:
-        pytest.fail(f"fedmock did not start: {error}", pytrace=False)
+        running, problem = None, error
+    if problem is not None:  # outside the except: one message, not a chain of tracebacks
+        pytest.fail(f"fedmock did not start: {problem}", pytrace=False)
     try:
         yield running
     finally:
