@@ -131,8 +131,9 @@ def test_user_list_is_paginated_and_filters_by_effective_group(api):
     assert [u["username"] for u in everyone["results"]] == ["alice"]  # through Engineering
     assert "Everyone" in everyone["results"][0]["effective_groups"]
     assert "Everyone" not in everyone["results"][0]["groups"]
-    body = refusal(api.get("/api/v1/users", {"group": "Nobody"}), 400)
-    assert "Nobody" in body["fields"]["group"]
+    for name in ("Nobody", "Eng\x00ineering"):
+        body = refusal(api.get("/api/v1/users", {"group": name}), 400)
+        assert "is named" in body["fields"]["group"]
 
 
 @pytest.mark.parametrize(
@@ -424,6 +425,21 @@ def test_rule_set_that_does_not_fit_is_refused_in_the_admins_words(api, key_pems
     assert body["title"] == "The rule set aws-identity-center does not fit this SP"
     assert "does not accept encrypted assertions" in body["message"]
     assert list(sp.rules.values_list("id", flat=True)) == rules_before
+    # The same refusal when the rule set comes with the metadata, named as that field.
+    body = refusal(
+        api.post(
+            "/api/v1/service-providers",
+            {
+                "metadata_xml": SP_METADATA.replace(SP_ENTITY, sp.entity_id),
+                "rule_set": "aws-identity-center",
+            },
+            format="json",
+        ),
+        400,
+    )
+    assert "does not accept encrypted assertions" in body["fields"]["rule_set"]
+    assert list(sp.rules.values_list("id", flat=True)) == rules_before
+    assert [e.location for e in sp.endpoints.all()] == ["https://signin.aws.amazon.com/saml"]
 
 
 # ---------------------------------------------------------------------------- claim rules
@@ -544,6 +560,11 @@ def test_broken_claim_rules_get_the_admins_message(api, change, field, words):
         ("post", "/api/v1/service-providers/urn:nobody/rule-set", "urn:nobody"),
         ("get", "/api/v1/claim-rules/999999", "No claim rule"),
         ("get", "/api/v1/claim-rules?service_provider=urn:nobody", "urn:nobody"),
+        # No key holds a control character (and PostgreSQL refuses NUL in a query).
+        ("get", "/api/v1/users/a%00b", "No user"),
+        ("get", "/api/v1/groups/a%00b", "No directory group"),
+        ("get", "/api/v1/service-providers/urn:a%00b", "urn:a"),
+        ("get", "/api/v1/claim-rules?service_provider=urn:a%00b", "urn:a"),
     ],
 )
 def test_unknown_names_are_json_404s(api, method, url, words):
@@ -700,3 +721,45 @@ def test_changes_reach_the_next_sign_on_at_once(api):
     assert all("saml-provider/other" in value for value in release()["Role"])
     preview = sso.preview(carol, sp)
     assert "PrincipalTag:department" in preview.xml and ">QA<" in preview.xml
+
+
+@pytest.mark.parametrize(
+    ("url", "grow"),
+    [
+        ("/api/v1/users", lambda i: _user_with_everything(f"bulk{i}")),
+        ("/api/v1/service-providers", lambda i: _service_provider(f"urn:bulk:{i}")),
+        (
+            "/api/v1/claim-rules",
+            lambda i: ClaimRule.objects.create(
+                source="literal", value="x", attribute_name=f"urn:bulk:{i}"
+            ),
+        ),
+    ],
+)
+def test_lists_take_a_fixed_number_of_queries(api, url, grow):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get(url).status_code == 200
+        return len(captured)
+
+    grow(0)
+    few = queries()
+    for i in range(1, 20):
+        grow(i)
+    assert queries() == few
+
+
+def _user_with_everything(username: str) -> None:
+    user = User.objects.create_user(username)
+    user.attributes.create(name="a", value="1")
+    user.attributes.create(name="a", value="2")
+    user.directory_groups.set(Group.objects.all())
+
+
+def _service_provider(entity_id: str) -> None:
+    ServiceProvider.objects.create(entity_id=entity_id, name=entity_id).endpoints.create(
+        location="https://sp.example/acs"
+    )

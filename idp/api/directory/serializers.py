@@ -259,7 +259,8 @@ class GroupSerializer(serializers.ModelSerializer):
         ]
 
     def get_direct_member_count(self, group: Group) -> int:
-        return group.members.count()
+        annotated = getattr(group, "direct_members", None)  # the list's one query
+        return group.members.count() if annotated is None else annotated
 
     def get_effective_member_count(self, group: Group) -> int:
         inside = descendants(group.pk, _graph(self.context))

@@ -6,6 +6,7 @@ for view/add/change/delete of its model; the sub-resources name theirs.
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.db.models import Count
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -75,7 +76,11 @@ class DirectoryViewSet(viewsets.ModelViewSet):
 
     def get_object(self):
         key = self.kwargs[self.lookup_field]
-        found = self.get_queryset().filter(**{self.lookup_field: key}).first()
+        # No stored key holds a control character, and PostgreSQL refuses NUL in a query.
+        printable = not isinstance(key, str) or key.isprintable()
+        found = (
+            self.get_queryset().filter(**{self.lookup_field: key}).first() if printable else None
+        )
         if found is None:
             raise exceptions.NotFound(f"No {self.noun} {key!r}.")
         self.check_object_permissions(self.request, found)
@@ -148,7 +153,7 @@ class UserViewSet(DirectoryViewSet):
         if self.action != "list" or "group" not in self.request.query_params:
             return queryset
         name = self.request.query_params["group"]
-        group = Group.objects.filter(name=name).first()
+        group = Group.objects.filter(name=name).first() if name.isprintable() else None
         if group is None:
             raise serializers.ValidationError({"group": f"No directory group is named {name!r}."})
         inside = s.descendants(group.pk, GroupGraph.load())
@@ -196,7 +201,11 @@ class UserViewSet(DirectoryViewSet):
 class GroupViewSet(DirectoryViewSet):
     """Directory groups (not Django's staff permission groups); they nest."""
 
-    queryset = Group.objects.prefetch_related("member_of", "subgroups").order_by("name")
+    queryset = (
+        Group.objects.prefetch_related("member_of", "subgroups")
+        .annotate(direct_members=Count("members", distinct=True))
+        .order_by("name")
+    )
     serializer_class = s.GroupSerializer
     lookup_field = "name"
     noun = "directory group"
@@ -303,12 +312,18 @@ class ServiceProviderViewSet(DirectoryViewSet):
             else:
                 xml = xml.encode()
             with transaction.atomic():
-                sp, created = register_from_metadata(xml, data.get("name", ""), rule_set)
+                sp, created = register_from_metadata(xml, data.get("name", ""))
                 self._require(
                     "idp.add_serviceprovider" if created else "idp.change_serviceprovider"
                 )
                 if rule_set:
                     self._require("idp.add_claimrule", "idp.delete_claimrule")
+                    try:
+                        apply_rule_set(sp, rule_set)
+                    except DjangoValidationError as error:  # a field of this request, not XML
+                        raise serializers.ValidationError(
+                            {"rule_set": rule_set_refusal(rule_set, error).detail}
+                        ) from error
                 if data:
                     s.ServiceProviderSerializer().update(sp, data)
                 transaction.on_commit(cache.bump)
@@ -327,10 +342,23 @@ class ServiceProviderViewSet(DirectoryViewSet):
 
 
 def _service_provider(entity_id: str) -> ServiceProvider:
-    found = ServiceProvider.objects.filter(entity_id=entity_id).first()
+    found = (
+        ServiceProvider.objects.filter(entity_id=entity_id).first()
+        if entity_id.isprintable()
+        else None
+    )
     if found is None:
         raise exceptions.NotFound(f"No service provider with the entity ID {entity_id!r}.")
     return found
+
+
+def rule_set_refusal(name: str, error: DjangoValidationError) -> SamlError:
+    """The admin's words (its rule-set page shows the same messages)."""
+    return SamlError(
+        f"The rule set {name} does not fit this SP",
+        " ".join(error.messages),
+        "Change the SP's settings first (PATCH the service provider), or pick another set.",
+    )
 
 
 class ApplyRuleSetView(APIView):
@@ -362,10 +390,7 @@ class ApplyRuleSetView(APIView):
                 rules = apply_rule_set(sp, name)
                 transaction.on_commit(cache.bump)
         except DjangoValidationError as error:
-            # The admin's words (its rule-set page shows the same messages).
-            raise SamlError(
-                f"The rule set {name} does not fit this SP", " ".join(error.messages)
-            ) from error
+            raise rule_set_refusal(name, error) from error
         return Response(
             {"rule_set": name, "claim_rules": s.ClaimRuleSerializer(rules, many=True).data}
         )
