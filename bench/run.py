@@ -4,7 +4,8 @@
     RSA-2048 rate of the same key; (b) over HTTP: gunicorn as `make run` starts
     it, loaded by wrk from a separate process; (c) the baseline: pysaml2 with
     its stock xmlsec1 backend; (d) scale: 10,000 users, one in 500 groups facing
-    200 rules; (e) peak RSS per worker. Every loop is bounded in count and time,
+    200 rules; (e) peak RSS per worker; (g) loading a 10,000-user fixture file
+    (issue 9). Every loop is bounded in count and time,
     and all traffic stays on 127.0.0.1. The table is also written as JSON.
 """
 
@@ -439,11 +440,93 @@ def scale(requests: int) -> dict:
     }
 
 
+# --- (g): fixtures -----------------------------------------------------------------
+
+
+def fixture_load(users: int = 10_000) -> dict:
+    """Loading, reloading, resetting and dumping a fixture of `users` users (issue 9).
+
+    Real PBKDF2 (the default hasher): the users share 4 passwords, so a load hashes 4
+    times; each user has 3 attribute values and 1 or 2 of 60 nested groups.
+    """
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from idp import fixtures
+    from users.models import User, UserAttribute
+
+    def directory(department: str) -> dict:
+        groups = [{"name": f"team-{i:02}", "member_of": [f"dept-{i % 10}"]} for i in range(50)]
+        groups += [{"name": f"dept-{i}"} for i in range(10)]
+        return {
+            "groups": groups,
+            "users": [
+                {
+                    "username": f"user{i:05}",
+                    "password": f"secret-{i % 4}",
+                    "email": f"user{i:05}@example.com",
+                    "first_name": "Load",
+                    "last_name": f"Test {i}",
+                    "attributes": {"department": department, "costCenter": [str(i), "all"]},
+                    "groups": [f"team-{i % 50:02}"] + (["dept-0"] if i % 3 == 0 else []),
+                }
+                for i in range(users)
+            ],
+            "service_providers": [{"preset": "aws"}],
+        }
+
+    def timed(action) -> tuple[float, int, object]:
+        statements = []
+
+        def count(execute, sql, params, many, context):
+            statements.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
+            start = time.perf_counter()
+            result = action()
+            elapsed = time.perf_counter() - start
+        return elapsed, len(statements), result
+
+    first = directory("Engineering")
+    load_s, load_q, summary = timed(lambda: fixtures.load(first, source="bench"))
+    assert summary.users.created == users, summary
+    reload_s, reload_q, summary = timed(lambda: fixtures.load(first, source="bench"))
+    assert not summary.changed, summary
+    changed_s, changed_q, summary = timed(
+        lambda: fixtures.load(directory("Research"), source="bench")
+    )
+    assert summary.users.updated == users, summary
+    # What a test run leaves behind: every user's department changed, one user more.
+    UserAttribute.objects.filter(name="department").update(value="Sales")
+    User.objects.create(username="left-over")
+    reset_s, reset_q, summary = timed(fixtures.reset)
+    assert summary.users.deleted == 1, summary
+    assert summary.users.updated == users, summary
+    dump_s, dump_q, dumped = timed(fixtures.dump)
+    assert len(dumped["users"]) >= users
+    return {
+        "users": users,
+        "load_s": load_s,
+        "load_statements": load_q,
+        "reload_unchanged_s": reload_s,
+        "reload_unchanged_statements": reload_q,
+        "reload_every_user_changed_s": changed_s,
+        "reload_every_user_changed_statements": changed_q,
+        "reset_s": reset_s,
+        "reset_statements": reset_q,
+        "dump_s": dump_s,
+        "dump_statements": dump_q,
+    }
+
+
 # --- the table ---------------------------------------------------------------------
 
 
 def table(results: dict) -> str:
-    a, s = results["in_process"], results["scale"]
+    a, s, g = results["in_process"], results["scale"], results["fixtures"]
     h = results["http"]["hostile_signature"]
     lines = [
         f"fedmock benchmark, {results['machine']}",
@@ -490,19 +573,44 @@ def table(results: dict) -> str:
         f"max {h['hostile_max_ms']:7.1f} ms",
         f"    metadata meanwhile ({h['metadata_fetches']} fetches)  p50 "
         f"{h['metadata_p50_ms']:7.1f} ms   max {h['metadata_max_ms']:7.1f} ms",
+        "",
+        *fixture_rows(g),
     ]
     return "\n".join(lines)
+
+
+def fixture_rows(g: dict) -> list[str]:
+    rows = [
+        ("load into an empty database", "load"),
+        ("reload, nothing changed", "reload_unchanged"),
+        ("reload, every user changed", "reload_every_user_changed"),
+        ("reset after a test run changed all", "reset"),
+        ("dump", "dump"),
+    ]
+    return [
+        f"(g) fixture file with {g['users']} users (4 passwords, PBKDF2), one transaction",
+        *(
+            f"    {label:32} {g[key + '_s']:6.2f} s   {g[key + '_statements']} SQL statements"
+            for label, key in rows
+        ),
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="each wrk run")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results"))
-    parser.add_argument("--part", choices=["in-process", "scale"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--part", choices=["in-process", "scale", "fixtures"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
 
     if args.part:  # a child process with its own Django setup and database
-        part = in_process(2.0) if args.part == "in-process" else scale(200)
+        part = {
+            "in-process": lambda: in_process(2.0),
+            "scale": lambda: scale(200),
+            "fixtures": fixture_load,
+        }[args.part]()
         print(json.dumps(part))
         return
 
@@ -525,6 +633,9 @@ def main() -> None:
     for command in (["migrate", "-v0"], ["seed_demo"], ["ensure_signing_key"]):
         scale_server.manage(*command)
     results["scale"] = child(scale_server, "scale")
+    fixture_server = GunicornServer(Path(tempfile.mkdtemp(prefix="fedmock-bench-fixtures-")))
+    fixture_server.manage("migrate", "-v0")
+    results["fixtures"] = child(fixture_server, "fixtures")
 
     print(table(results))
     output = Path(args.output)
