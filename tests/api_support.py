@@ -29,16 +29,19 @@ class Api:
 
     def __init__(self, base_url: str, token: str | None = None, **headers: str):
         self.base_url = base_url
-        self.session = requests.Session()
-        # One connection per request: a kept-alive connection would hold a live-server
-        # thread (and its database connection) past the end of the test.
-        self.session.headers["Connection"] = "close"
-        if token is not None:
-            self.session.headers["Authorization"] = f"Bearer {token}"
-        self.session.headers.update(headers)
+        self.headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        self.headers.update(headers)
 
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        return self.session.request(method, self.base_url + path, timeout=30, **kwargs)
+    def request(self, method: str, path: str, headers=None, **kwargs) -> requests.Response:
+        # A connection per request, closed by us once answered: a kept-alive one would hold
+        # a live-server thread (and its database connection) past the end of the test.
+        return requests.request(
+            method,
+            self.base_url + path,
+            headers={**self.headers, **(headers or {})},
+            timeout=30,
+            **kwargs,
+        )
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.request("GET", path, **kwargs)

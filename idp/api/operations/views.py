@@ -10,7 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from idp import keys, scenarios, sso
+from idp import fixtures, keys, scenarios, sso
 from idp.api.errors import Conflict, error_responses
 from idp.management.commands.rotate_key import NEXT_STEPS
 from idp.models import SigningKey
@@ -131,8 +131,6 @@ class Reset(APIView):
         tags=["fixtures"],
     )
     def post(self, request):
-        from idp import fixtures
-
         return Response(s.ResetResponse(fixtures.reset()).data)
 
 
