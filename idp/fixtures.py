@@ -698,6 +698,9 @@ def load(
     """
     plan = check(data, source=source, base_dir=base_dir)
     with transaction.atomic(), cache.one_bump():
+        # Two resets at once (two workers, PostgreSQL) would insert the same users: the
+        # second waits here. SQLite's IMMEDIATE transactions serialise them anyway.
+        list(LoadedFixture.objects.select_for_update().filter(pk=1).values_list("pk"))
         writer = _Writer(plan, prune=prune, missing_only=missing_only)
         summary = writer.run()
         LoadedFixture.objects.update_or_create(
