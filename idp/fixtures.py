@@ -339,9 +339,12 @@ class Plan:
 
 
 def check(data: Any, *, source: str, base_dir: Path | None = None) -> Plan:
-    """The whole fixture checked, with references and nesting, before anything is written."""
+    """The whole fixture checked, with references and nesting, before anything is written.
+
+    metadata_file is read relative to base_dir, and refused without one: data that did not
+    come from a file (an API body, say) must not make the server read its files.
+    """
     checker = _Checker(source)
-    base_dir = base_dir if base_dir is not None else Path(source).parent
     checker.mapping(data, "", "", TOP_LEVEL)
     groups = _check_groups(checker, checker.entries(data, "groups"))
     known = {g.name: g for g in groups}
@@ -525,7 +528,7 @@ def _check_rule(checker: _Checker, item, entry: str, trusted: bool = False) -> R
     return RuleSpec(entry, {name: getattr(rule, name) for name in RULE_FIELDS})
 
 
-def _check_sps(checker: _Checker, entries: list, base_dir: Path) -> tuple[SpSpec, ...]:
+def _check_sps(checker: _Checker, entries: list, base_dir: Path | None) -> tuple[SpSpec, ...]:
     specs: dict[str, SpSpec] = {}
     for i, item in enumerate(entries):
         spec = _check_sp(checker, item, f"service_providers[{i}]", base_dir)
@@ -539,7 +542,7 @@ def _check_sps(checker: _Checker, entries: list, base_dir: Path) -> tuple[SpSpec
     return tuple(specs.values())
 
 
-def _check_sp(checker: _Checker, item, entry: str, base_dir: Path) -> SpSpec:
+def _check_sp(checker: _Checker, item, entry: str, base_dir: Path | None) -> SpSpec:
     checker.mapping(item, entry, "", (*SP_SPECIAL_KEYS, *SP_SETTINGS))
     raw = dict(item)
     settings: dict = {}
@@ -567,6 +570,13 @@ def _check_sp(checker: _Checker, item, entry: str, base_dir: Path) -> SpSpec:
     xml = None
     if "metadata_file" in item:
         relative = checker.text(item["metadata_file"], entry, "metadata_file", required=True)
+        if base_dir is None:
+            raise checker.fail(
+                entry,
+                "metadata_file",
+                "only a fixture file can name a metadata file.",
+                "Give the metadata inline (metadata: ...).",
+            )
         path = base_dir / relative
         try:
             xml = path.read_text(encoding="utf-8")

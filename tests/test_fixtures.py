@@ -365,6 +365,15 @@ def test_reset_reads_a_metadata_file_once(db, tmp_path):
     assert ServiceProvider.objects.get(entity_id=APP).metadata_xml == metadata()
 
 
+def test_only_a_fixture_file_may_name_a_metadata_file(db, tmp_path):
+    (tmp_path / "sp.xml").write_text(metadata())
+    data = {"service_providers": [{"metadata_file": str(tmp_path / "sp.xml")}]}
+    with pytest.raises(fixtures.FixtureError, match="only a fixture file"):
+        fixtures.load(data, source=str(tmp_path / "fixture.yaml"))
+    fixtures.load(data, source="fixture.yaml", base_dir=tmp_path)
+    assert ServiceProvider.objects.filter(entity_id=APP).exists()
+
+
 def test_reset_without_a_loaded_fixture_is_refused(db):
     LoadedFixture.objects.all().delete()
     with pytest.raises(SamlError) as caught:
