@@ -584,7 +584,7 @@ def fixture_rows(g: dict) -> list[str]:
         ("load into an empty database", "load"),
         ("reload, nothing changed", "reload_unchanged"),
         ("reload, every user changed", "reload_every_user_changed"),
-        ("reset after a test run changed all", "reset"),
+        ("reset, every user changed", "reset"),
         ("dump", "dump"),
     ]
     return [
