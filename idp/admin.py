@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from users.models import User
 
-from . import keys, sso
+from . import clock, keys, sso
 from .models import (
     AssertionConsumerService,
     AuditEvent,
@@ -335,6 +335,7 @@ class ServiceProviderAdmin(admin.ModelAdmin):
                 findings = aws.check_response_with_metadata(
                     form.cleaned_data["response"].encode(),
                     form.cleaned_data["metadata"].encode() or None,
+                    now=clock.now(),
                     decryption_key=form.cleaned_data["key"],
                 )
             except SamlError as error:

@@ -210,4 +210,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Swagger UI would fetch a badge from validator.swagger.io, which the CSP refuses.
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None},
 }

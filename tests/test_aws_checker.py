@@ -306,9 +306,9 @@ def test_small_key_is_refused(key):
 
 
 def test_garbage_is_reported_not_raised():
-    assert [f.rule for f in aws.check_response(b"@@@ not base64 @@@")] == ["R13"]
-    assert [f.rule for f in aws.check_response(b"<not-saml/>")] == ["SAML"]
-    assert [f.rule for f in aws.check_response(b"<a><b></a>")] == ["SAML"]
+    assert [f.rule for f in aws.check_response(b"@@@ not base64 @@@", now=NOW)] == ["R13"]
+    assert [f.rule for f in aws.check_response(b"<not-saml/>", now=NOW)] == ["SAML"]
+    assert [f.rule for f in aws.check_response(b"<a><b></a>", now=NOW)] == ["SAML"]
 
 
 def test_condition_keys_follow_r8():
@@ -613,4 +613,4 @@ def test_metadata_without_a_signing_certificate_is_refused(key):
         "<md:IDPSSODescriptor/></md:EntityDescriptor>"
     )
     with pytest.raises(SamlError, match="no signing certificate"):
-        aws.check_response_with_metadata(response(key), metadata.encode())
+        aws.check_response_with_metadata(response(key), metadata.encode(), now=NOW)

@@ -3,9 +3,11 @@ the audit alike. The system clock is held still (clock.system_now), so nothing r
 
 import base64
 import datetime
+import io
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from lxml import etree
 
 from idp import clock, conf, identity, sso
@@ -52,25 +54,38 @@ def stamps(moment: datetime.datetime) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("offset", [0, -3600, 3600, -86400 * 400])
-def test_the_offset_moves_the_response_the_checker_and_the_audit(demo, settings, offset):
+def test_the_offset_moves_the_response_the_checker_and_the_audit(
+    demo, settings, offset, tmp_path
+):
     settings.IDP_CLOCK_OFFSET = offset
     shifted = SYSTEM + datetime.timedelta(seconds=offset)
     assert clock.now() == shifted
     minted = sso.mint("alice", aws.AUDIENCE, role_arn=ADMIN)
     assert instants(minted) == stamps(shifted)
-    # The checker's default instant is the same clock: the response is fresh to it.
-    assert aws.check_response(minted.saml_response.encode()) == []
+    # The checker's doors judge on the same clock: the response is fresh to them.
+    assert checked_by_command(minted, tmp_path) == "No findings: AWS should accept this response."
     assert minted.findings == []
     assert AuditEvent.objects.get().created_at == shifted
 
 
-def test_a_response_from_another_offset_is_judged_by_this_clock(demo, settings):
+def test_a_response_from_another_offset_is_judged_by_this_clock(demo, settings, tmp_path):
     settings.IDP_CLOCK_OFFSET = -3600
     minted = sso.mint("alice", aws.AUDIENCE, role_arn=ADMIN)
     settings.IDP_CLOCK_OFFSET = 0
-    findings = aws.check_response(minted.saml_response.encode())
+    with pytest.raises(SystemExit):  # the command exits 1 on an error finding
+        checked_by_command(minted, tmp_path)
+    findings = aws.check_response(minted.saml_response.encode(), now=clock.now())
     assert {f.rule for f in findings} == {"R12"}
     assert any("redeemed within 5 minutes" in f.message for f in findings)
+
+
+def checked_by_command(minted, tmp_path) -> str:
+    """What `check_saml_response` prints: the door that supplies the IdP's clock."""
+    saved = tmp_path / "response.b64"
+    saved.write_text(minted.saml_response)
+    out = io.StringIO()
+    call_command("check_saml_response", str(saved), stdout=out, stderr=io.StringIO())
+    return out.getvalue().strip()
 
 
 def test_an_explicit_now_stamps_the_response_and_its_findings(demo, settings):

@@ -9,6 +9,7 @@ from moto import mock_aws
 from saml2 import BINDING_HTTP_POST
 from saml2.sigver import SignatureError
 
+from idp import clock
 from idp.models import AuditEvent
 from idp.saml import aws
 from idp.saml import constants as c
@@ -189,7 +190,7 @@ def test_each_of_alices_roles_is_exchanged_with_sts(demo, idp_url, role_value):
     assert attribute_values(root, aws.PRINCIPAL_TAG_PREFIX + "department") == ["Engineering"]
     assert attribute_values(root, aws.PRINCIPAL_TAG_PREFIX + "costCenter") == ["4711"]
     # fedmock's own checker, stricter than moto, finds nothing to object to either.
-    assert aws.check_response(saml_response.encode()) == []
+    assert aws.check_response(saml_response.encode(), now=clock.now()) == []
 
     answer = exchange_with_sts(saml_response, role_value)
     assert answer["Credentials"]["AccessKeyId"]

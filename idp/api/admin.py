@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from .models import ALL_SCOPES, SCOPES, ApiToken, refuse_unless_staff
@@ -33,7 +34,7 @@ class IssueTokenForm(forms.ModelForm):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    """Issue (the token is shown once, in a message), list and revoke API tokens."""
+    """Issue (the token is shown once, on the page that answers the form), list and revoke."""
 
     form = IssueTokenForm
     list_display = ["token", "user", "name", "scope_list", "created_at", "expires_at", "status"]
@@ -45,7 +46,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if obj is None:
             return []
         # A token's power is fixed when it is issued: revoke it and issue another.
-        return ["token", "user", "scope_list", "created_at", "expires_at", "revoked_at"]
+        return ["token", "user", "scopes", "created_at", "expires_at", "revoked_at"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -55,7 +56,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             "user",
             "name",
             "description",
-            "scope_list",
+            "scopes",
             "created_at",
             "expires_at",
             "revoked_at",
@@ -78,16 +79,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        text = obj.set_secret()
+        if not change:
+            obj.issued_text = obj.set_secret()
         super().save_model(request, obj, form, change)
-        self.message_user(
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # Shown in this page's body and nowhere else: a message would carry the token in the
+        # messages cookie until the next page is rendered.
+        return TemplateResponse(
             request,
-            f"The new token for {obj.user.username}: {text} — copy it now; fedmock keeps only "
-            "its SHA-256 digest and cannot show it again.",
-            messages.SUCCESS,
+            "admin/api/apitoken/issued.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"New API token for {obj.user.username}",
+                "opts": self.model._meta,
+                "token": obj,
+                "text": obj.issued_text,
+            },
         )
 
     @admin.display(description="token", ordering="prefix")

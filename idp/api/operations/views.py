@@ -10,7 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from idp import fixtures, keys, scenarios, sso
+from idp import clock, fixtures, keys, scenarios, sso
 from idp.api.errors import Conflict, error_responses
 from idp.management.commands.rotate_key import NEXT_STEPS
 from idp.models import SigningKey
@@ -76,7 +76,7 @@ class Checks(APIView):
         findings = aws.check_response_with_metadata(
             data["saml_response"].encode(),
             data["metadata"].encode() or None,
-            now=data["now"],
+            now=data["now"] or clock.now(),
             decryption_key=data["key"].encode() or None,
         )
         verdict = "reject" if any(f.severity == "error" for f in findings) else "accept"

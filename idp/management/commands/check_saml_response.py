@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from idp import clock
 from idp.saml import aws
 from idp.saml.errors import SamlError
 
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         key_pem = read_input(key) if key else None
         try:
             findings = aws.check_response_with_metadata(
-                response, metadata_xml, now=now, decryption_key=key_pem
+                response, metadata_xml, now=now or clock.now(), decryption_key=key_pem
             )
         except SamlError as error:
             line = " ".join(f"{error.title}. {error.detail} {error.hint}".split())

@@ -11,7 +11,6 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
-from ... import clock  # the IdP's clock (IDP_CLOCK_OFFSET); a setting, no request or ORM
 from .. import constants as c
 from ..bindings import parse_xml
 from ..errors import SamlError
@@ -270,7 +269,7 @@ def _id_findings(root: etree._Element) -> list[Finding]:
 def check_response(
     data: bytes,
     *,
-    now: datetime.datetime | None = None,
+    now: datetime.datetime,
     certificates: Sequence[str] = (),
     issuer: str | None = None,
     decryption_key: bytes | None = None,
@@ -282,9 +281,9 @@ def check_response(
     private key (PEM): with it an EncryptedAssertion is decrypted and judged as AWS
     reads it. Raises SamlError, rather than judging, for a document laid out for
     signature wrapping, a signature outside fedmock's allow-list, or a key or
-    encrypted assertion that cannot be used.
+    encrypted assertion that cannot be used. `now` is the caller's: the doors pass the
+    IdP's clock (idp.clock), so this stays a pure function of its arguments.
     """
-    now = now or clock.now()
     key_pem = load_decryption_key(decryption_key) if decryption_key is not None else None
     try:
         xml, encoded_length = decode_response(data)
@@ -430,7 +429,8 @@ def _check_issuer(root, assertion, expected: str | None) -> list[Finding]:
 def check_response_with_metadata(
     response: bytes,
     metadata: bytes | None,
-    now: datetime.datetime | None = None,
+    *,
+    now: datetime.datetime,
     decryption_key: bytes | None = None,
 ) -> list[Finding]:
     """check_response, with the certificates and entityID read from IdP metadata."""
