@@ -15,8 +15,10 @@ from the `now` a mint names.
 """
 
 import datetime
+import hashlib
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -263,7 +265,10 @@ def _context(
     session_index: str = "",
     authn_instant: datetime.datetime | None = None,
 ) -> responses.ResponseContext:
+    response_id = responses.new_id()
     return responses.ResponseContext(
+        response_id=response_id,
+        assertion_id=assertion_id_for(response_id),
         issuer=identity.entity_id(),
         destination=acs_url,
         audience=sp.entity_id,
@@ -425,8 +430,32 @@ def fault_profile(sp: ServiceProvider) -> scenarios.Fault | None:
 
 
 # The IDs of the last response sent to each SP, for replayed-id. Per process: under
-# gunicorn a worker that has sent nothing yet reads the last one from the audit.
+# gunicorn a worker that has sent nothing yet reads the last one from the audit. At
+# most LAST_SENT_MAX SPs, the least recently served forgotten first: SPs come and go
+# (API, fixtures) for the life of a worker.
+LAST_SENT_MAX = 1024
 _last_sent: dict[str, scenarios.Earlier] = {}
+_last_sent_lock = threading.Lock()
+
+
+def _remember(entity_id: str, earlier: scenarios.Earlier) -> None:
+    with _last_sent_lock:
+        _last_sent.pop(entity_id, None)
+        _last_sent[entity_id] = earlier
+        while len(_last_sent) > LAST_SENT_MAX:
+            del _last_sent[next(iter(_last_sent))]
+
+
+def forget_last_sent() -> None:
+    with _last_sent_lock:
+        _last_sent.clear()
+
+
+def assertion_id_for(response_id: str) -> str:
+    """The Assertion ID of the response with this ID: derived, not drawn, so that the
+    audit's response ID is enough for replayed-id to send both IDs again (an SP's replay
+    cache keeps assertion IDs). As unpredictable as the response ID it comes from."""
+    return "_" + hashlib.sha256(b"fedmock assertion " + response_id.encode()).hexdigest()[:40]
 
 
 def _earlier(sp: ServiceProvider) -> scenarios.Earlier | None:
@@ -439,7 +468,7 @@ def _earlier(sp: ServiceProvider) -> scenarios.Earlier | None:
         .values_list("response_id", flat=True)
         .first()
     )
-    return scenarios.Earlier(response_id, responses.new_id()) if response_id else None
+    return scenarios.Earlier(response_id, assertion_id_for(response_id)) if response_id else None
 
 
 def _checked_response(sp: ServiceProvider, xml: bytes, now: datetime.datetime):
@@ -522,13 +551,16 @@ def _issue(
             raise _refuse(error, flow, sp.entity_id, username, in_response_to or "") from None
     xml = _signed_response(sp, release, context, fault=fault)
     form = bindings.post_form(acs_url, xml, relay_state)
+    # The size is known only now; a mint is refused here as the browser is (a scenario
+    # named on purpose, or a profile the warn policy allows, is sent with its findings).
+    oversize = _size_findings(sp, form) if fault is None else []
+    if oversize and sp.check_policy == ServiceProvider.CheckPolicy.BLOCK:
+        raise _refuse(RejectedByChecks(sp, oversize), flow, sp.entity_id, username) from None
     if fault is not None or flow == MINT:
-        findings = _checked_response(sp, xml, now)
-    elif oversize := _size_findings(sp, form):
+        findings = _checked_response(sp, xml, now)  # the size (R13) included
+    else:
         findings += oversize
-        if sp.check_policy == ServiceProvider.CheckPolicy.BLOCK:
-            raise _refuse(RejectedByChecks(sp, oversize), flow, sp.entity_id, username) from None
-    _last_sent[sp.entity_id] = scenarios.Earlier(context.response_id, context.assertion_id)
+    _remember(sp.entity_id, scenarios.Earlier(context.response_id, context.assertion_id))
     _audit(
         flow,
         sp.entity_id,

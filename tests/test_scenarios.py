@@ -26,14 +26,6 @@ SP_ACS = "https://sp.example.test/acs"
 NAMES = sorted(scenarios.CATALOGUE)
 
 
-@pytest.fixture(autouse=True)
-def fresh_process():
-    """replayed-id remembers the last response per SP in memory: each test starts empty."""
-    sso._last_sent.clear()
-    yield
-    sso._last_sent.clear()
-
-
 def written(scenario: scenarios.Scenario) -> str:
     return f"{scenario.name}:{scenario.default}" if scenario.parameter else scenario.name
 
