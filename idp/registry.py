@@ -1,11 +1,13 @@
 """Registering service providers from their metadata (admin, commands and API share this)."""
 
-import time
+import socket
+import threading
 from urllib.parse import urlsplit
 
 import requests
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from requests.adapters import HTTPAdapter
 
 from .models import AssertionConsumerService, ServiceProvider
 from .presets import apply_rule_set
@@ -37,6 +39,69 @@ def _fetch_refusal(url: str, detail: str) -> SamlError:
     return SamlError("The metadata could not be fetched", f"{url[:300]}: {detail}", _FETCH_HINT)
 
 
+class _Deadline:
+    """Shuts the fetch's sockets down when its time is up. A socket timeout bounds each
+    read, not the whole answer: a server that sends a byte now and then (in the headers or
+    the body) never trips it, and would hold the worker for as long as it likes."""
+
+    def __init__(self, seconds: float):
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.passed = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.passed:
+                self._shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.passed = True
+            for sock in self._sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        # The plain socket's shutdown, under any TLS layer: a blocked read returns at once.
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """Hands every socket the fetch opens (each redirect's, a proxy's) to the deadline."""
+
+    def __init__(self, deadline: _Deadline):
+        super().__init__(max_retries=0)
+        self.deadline = deadline
+
+    def get_connection_with_tls_context(self, *args, **kwargs):
+        pool = super().get_connection_with_tls_context(*args, **kwargs)
+        if not getattr(pool.ConnectionCls, "deadline", None):
+            deadline, base = self.deadline, pool.ConnectionCls
+
+            class Watched(base):
+                def _new_conn(self):
+                    sock = super()._new_conn()
+                    deadline.watch(sock)
+                    return sock
+
+            Watched.deadline = deadline
+            pool.ConnectionCls = Watched
+        return pool
+
+
 def fetch_metadata(
     url: str,
     *,
@@ -47,7 +112,8 @@ def fetch_metadata(
 
     Redirects are followed (requests refuses any that leave http and https), at most
     METADATA_MAX_REDIRECTS of them. The body is read in chunks and refused past
-    max_bytes, so a huge or endless answer costs at most that much memory.
+    max_bytes, so a huge or endless answer costs at most that much memory; the whole
+    fetch, connecting included, ends after `timeout` seconds (name resolution aside).
     """
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
@@ -56,42 +122,49 @@ def fetch_metadata(
             f"{url[:300]!r} is not one.",
             "Give the full URL, such as https://sp.example.com/saml/metadata.",
         )
-    deadline = time.monotonic() + timeout
+    # One message for a read that times out and for the deadline: they can fire together.
+    too_slow = _fetch_refusal(url, f"no complete answer within {timeout:g} seconds.")
     session = requests.Session()
     session.max_redirects = METADATA_MAX_REDIRECTS
-    try:
-        with session.get(
-            url,
-            timeout=timeout,
-            stream=True,
-            # A compressed answer could inflate far beyond max_bytes within one chunk.
-            headers={
-                "Accept": "application/samlmetadata+xml, application/xml, text/xml, */*;q=0.5",
-                "Accept-Encoding": "identity",
-            },
-        ) as response:
-            if response.status_code != 200:
-                raise _fetch_refusal(url, f"the server answered HTTP {response.status_code}.")
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise _fetch_refusal(
-                    url, f"it is {declared} bytes; the limit is {max_bytes} bytes."
-                )
-            body = bytearray()
-            for chunk in response.iter_content(64 * 1024):
-                body += chunk
-                if len(body) > max_bytes:
-                    raise _fetch_refusal(url, f"it is larger than {max_bytes} bytes.")
-                if time.monotonic() > deadline:
-                    raise _fetch_refusal(url, f"it took longer than {timeout:g} seconds.")
-    except requests.Timeout as error:
-        raise _fetch_refusal(url, f"no answer within {timeout:g} seconds.") from error
-    except requests.TooManyRedirects as error:
-        raise _fetch_refusal(url, f"more than {METADATA_MAX_REDIRECTS} redirects.") from error
-    except requests.RequestException as error:
-        raise _fetch_refusal(url, f"{type(error).__name__}: {error}") from error
-    finally:
-        session.close()
+    with _Deadline(timeout) as deadline:
+        adapter = _DeadlineAdapter(deadline)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        try:
+            with session.get(
+                url,
+                timeout=timeout,
+                stream=True,
+                # A compressed answer could inflate far beyond max_bytes within one chunk.
+                headers={
+                    "Accept": "application/samlmetadata+xml, application/xml, text/xml, */*;q=0.5",
+                    "Accept-Encoding": "identity",
+                },
+            ) as response:
+                if response.status_code != 200:
+                    raise _fetch_refusal(url, f"the server answered HTTP {response.status_code}.")
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise _fetch_refusal(
+                        url, f"it is {declared} bytes; the limit is {max_bytes} bytes."
+                    )
+                body = bytearray()
+                for chunk in response.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise _fetch_refusal(url, f"it is larger than {max_bytes} bytes.")
+        except requests.Timeout as error:
+            raise too_slow from error
+        except requests.TooManyRedirects as error:
+            raise _fetch_refusal(url, f"more than {METADATA_MAX_REDIRECTS} redirects.") from error
+        except requests.RequestException as error:
+            if deadline.passed:  # the shut socket's error, not the server's
+                raise too_slow from error
+            raise _fetch_refusal(url, f"{type(error).__name__}: {error}") from error
+        finally:
+            session.close()
+    if deadline.passed:  # a body without a length ends cleanly when its socket is shut
+        raise too_slow
     if not body:
         raise _fetch_refusal(url, "the answer was empty.")
     return bytes(body)

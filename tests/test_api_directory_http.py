@@ -134,7 +134,7 @@ def test_fetch_metadata_gives_up_on_a_silent_server():
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
-        with pytest.raises(SamlError, match="no answer within 0.2 seconds"):
+        with pytest.raises(SamlError, match="no complete answer within 0.2 seconds"):
             fetch_metadata(f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout=0.2)
 
 

@@ -1,0 +1,72 @@
+"""Review of issue 9 (api): what the hostile review found in the API, with a test each."""
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from idp.registry import fetch_metadata
+from idp.saml.errors import SamlError
+
+# ---------------------------------------------------------------------------- fetch_metadata
+
+
+@contextmanager
+def trickling_server(head: bytes, drip: bytes, seconds: float) -> Iterator[str]:
+    """Sends `head`, then one byte of `drip` at a time, spread over `seconds`: each read
+    gets something well within any socket timeout, so only a deadline for the whole
+    fetch stops it."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(head)
+                for byte in drip:
+                    if stop.wait(seconds / len(drip)):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                pass  # the client gave up: what the test wants
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/metadata"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("head", "drip"),
+    [
+        # The status line and headers come a byte at a time.
+        (b"", b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nX-Slow: " + b"x" * 200),
+        # The headers at once, then a body without a length a byte at a time.
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n", b"<" * 200),
+        # The same with a declared length, so the body is never complete.
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 9999\r\n\r\n", b"<" * 200),
+    ],
+    ids=["headers", "body", "body-with-length"],
+)
+def test_fetch_metadata_bounds_the_whole_fetch_not_each_read(head, drip):
+    # The server would go on for 20 s; the fetch must give up after its 0.5 s, whatever
+    # the scheduler does (10 s is twenty times the deadline, half the trickle).
+    with trickling_server(head, drip, seconds=20) as url:
+        started = time.monotonic()
+        with pytest.raises(SamlError, match="could not be fetched") as refused:
+            fetch_metadata(url, timeout=0.5)
+        took = time.monotonic() - started
+    assert "no complete answer within 0.5 seconds" in refused.value.detail
+    assert took < 10, f"the fetch took {took:.1f} s"
