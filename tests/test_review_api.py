@@ -70,3 +70,60 @@ def test_fetch_metadata_bounds_the_whole_fetch_not_each_read(head, drip):
         took = time.monotonic() - started
     assert "no complete answer within 0.5 seconds" in refused.value.detail
     assert took < 10, f"the fetch took {took:.1f} s"
+
+
+# ---------------------------------------------------------------------------- the API in process
+
+
+@pytest.fixture
+def client(demo):
+    """Django's test client with a superuser's token: the whole DRF stack, no live server."""
+    from django.test import Client
+
+    from .api_support import staff, token_for
+
+    token = token_for(staff("root", superuser=True))
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def post_json(client, path: str, body) -> dict:
+    import json
+
+    answer = client.post(path, json.dumps(body), content_type="application/json")
+    assert answer["Content-Type"].startswith("application/json"), answer.content
+    return answer.status_code, answer.json()
+
+
+ALICE_AS_ADMIN = {
+    "user": "alice",
+    "sp": "urn:amazon:webservices",
+    "role": "arn:aws:iam::111122223333:role/Admin",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/sign-ons", ALICE_AS_ADMIN),
+        ("/api/v1/sign-ons", {**ALICE_AS_ADMIN, "scenario": "clock-skew:31622400"}),
+        ("/api/v1/sign-ons", {**ALICE_AS_ADMIN, "scenario": "clock-skew:-31622400"}),
+        ("/api/v1/checks", {"saml_response": "PHg+PC94Pg=="}),
+    ],
+)
+@pytest.mark.parametrize(
+    "now", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "9000-01-01T00:00:00Z", "1899-12-31"]
+)
+def test_an_instant_near_the_ends_of_time_is_a_400_not_a_500(client, path, body, now):
+    # The response's window (now ± lifetime, ± a scenario's skew) overflowed datetime: 500.
+    status, answer = post_json(client, path, {**body, "now": now})
+    assert status == 400, answer
+    assert "from 1900 to 8999" in answer["fields"]["now"]
+
+
+@pytest.mark.parametrize("now", ["8999-12-31T23:59:59Z", "1900-01-01T00:00:00Z"])
+def test_an_instant_at_the_edges_of_the_range_mints(client, now):
+    for scenario in ("clock-skew:31622400", "clock-skew:-31622400"):
+        status, answer = post_json(
+            client, "/api/v1/sign-ons", {**ALICE_AS_ADMIN, "now": now, "scenario": scenario}
+        )
+        assert status == 201, answer
