@@ -36,6 +36,7 @@ DEMO_FIXTURES = Path(__file__).resolve().parent / "fixture_data" / "demo.yaml"
 API_USER = "fedmock-pytest"  # the staff superuser that owns the API token
 # Generous: migrate and a fixture load on a busy 2-core CI machine take tens of seconds.
 START_TIMEOUT = 180.0
+GUNICORN_ARGS = ("-c", "gunicorn.conf.py", "idp.wsgi:application")  # as `make run`
 
 
 class FedmockError(Exception):
@@ -258,29 +259,35 @@ class Server:
         token = self._manage(
             deadline, "create_api_token", API_USER, "--name", "pytest plugin"
         ).strip()
-        self.process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "idp.wsgi:application"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        with self.log.open("w") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "gunicorn", *GUNICORN_ARGS],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            return self._wait_for(deadline, token, requests)
+        except BaseException:  # a failure, an interrupt: no gunicorn outlives the session
+            self.stop()
+            raise
+
+    def _wait_for(self, deadline: float, token: str, requests) -> Fedmock:
         metadata_url = f"{self.base_url}/saml/metadata/"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self.stop()
                 raise FedmockStartError(
                     f"gunicorn exited with {self.process.returncode}:\n{self.log.read_text()}"
                 )
             try:
-                answer = requests.get(metadata_url, timeout=5)
-            except requests.ConnectionError:
+                answer = requests.get(metadata_url, timeout=max(deadline - time.monotonic(), 0.1))
+            except requests.RequestException:  # refused, or a worker still booting (timeout)
                 time.sleep(0.2)
                 continue
             if answer.status_code == 200:
                 return Fedmock(self.base_url, token, answer.content)
             time.sleep(0.2)
-        self.stop()
         raise FedmockStartError(
             f"{metadata_url} did not answer 200 within {self.start_timeout:g} s "
             f"(the ini option fedmock_start_timeout):\n{self.log.read_text()}"

@@ -68,3 +68,46 @@ def test_the_replay_memory_starts_empty_in_every_test_b(demo):
     """conftest forgets it, as it forgets the caches: a response of an earlier test (whose
     database is gone) is not replayed here."""
     assert sso._last_sent == {}
+
+
+# --- the pytest plugin ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failure", ["read-timeout", "interrupt"])
+def test_the_plugin_leaves_no_server_behind_when_start_up_fails(tmp_path, monkeypatch, failure):
+    """A worker that accepts but answers late (ReadTimeout) is still booting: the plugin
+    waits for it until the start-up timeout; an interrupt stops the server it started."""
+    import subprocess
+    import sys
+
+    import requests
+
+    from idp import pytest_plugin
+
+    fixture = tmp_path / "f.yaml"
+    fixture.write_text("users: []\n")
+    server = pytest_plugin.Server(tmp_path, fixture, start_timeout=3)
+    monkeypatch.setattr(server, "_manage", lambda deadline, *args: "token")
+    started = []
+    real_popen = subprocess.Popen
+
+    def stand_in(args, **kwargs):  # a process that would run forever, in gunicorn's place
+        started.append(real_popen([sys.executable, "-c", "import time; time.sleep(120)"]))
+        return started[-1]
+
+    calls = []
+
+    def get(url, timeout):
+        calls.append(timeout)
+        assert timeout <= 3  # never beyond the start-up timeout
+        if failure == "interrupt":
+            raise KeyboardInterrupt
+        raise requests.ReadTimeout("booting")
+
+    monkeypatch.setattr(pytest_plugin.subprocess, "Popen", stand_in)
+    monkeypatch.setattr(requests, "get", get)
+    expected = KeyboardInterrupt if failure == "interrupt" else pytest_plugin.FedmockStartError
+    with pytest.raises(expected):
+        server.start()
+    assert len(started) == 1 and started[0].poll() is not None
+    assert len(calls) == 1 if failure == "interrupt" else len(calls) > 1
