@@ -1,15 +1,26 @@
 """Review of issue 9 (api): what the hostile review found in the API, with a test each."""
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from django.test import Client
 
+import idp
+from idp import fixtures
+from idp.api.operations.views import RESET_PERMISSIONS
 from idp.registry import fetch_metadata
 from idp.saml.errors import SamlError
+from users.models import User
+
+from .api_support import staff, token_for
+
+DEMO_FIXTURE = Path(idp.__file__).parent / "fixture_data" / "demo.yaml"
 
 # ---------------------------------------------------------------------------- fetch_metadata
 
@@ -78,17 +89,11 @@ def test_fetch_metadata_bounds_the_whole_fetch_not_each_read(head, drip):
 @pytest.fixture
 def client(demo):
     """Django's test client with a superuser's token: the whole DRF stack, no live server."""
-    from django.test import Client
-
-    from .api_support import staff, token_for
-
     token = token_for(staff("root", superuser=True))
     return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
 
 
-def post_json(client, path: str, body) -> dict:
-    import json
-
+def post_json(client, path: str, body) -> tuple[int, dict]:
     answer = client.post(path, json.dumps(body), content_type="application/json")
     assert answer["Content-Type"].startswith("application/json"), answer.content
     return answer.status_code, answer.json()
@@ -127,3 +132,35 @@ def test_an_instant_at_the_edges_of_the_range_mints(client, now):
             client, "/api/v1/sign-ons", {**ALICE_AS_ADMIN, "now": now, "scenario": scenario}
         )
         assert status == 201, answer
+
+
+# ---------------------------------------------------------------------------- reset
+
+
+def test_a_reset_that_restores_admin_accounts_needs_a_superuser(demo):
+    # The demo fixture names `admin` (superuser, password admin). An operator changed that
+    # password; a staff user holding every permission a reset asks for, but no superuser,
+    # must not put it back to the fixture's and so sign in as the superuser.
+    fixtures.load_file(DEMO_FIXTURE)
+    admin = User.objects.get(username="admin")
+    admin.set_password("changed by the operator")
+    admin.save()
+    ops = staff("ops", *RESET_PERMISSIONS)
+    answer = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(ops)}").post("/api/v1/reset")
+    assert answer.status_code == 403, answer.content
+    assert "admin rights (admin)" in json.loads(answer.content)["message"]
+    assert User.objects.get(username="admin").check_password("changed by the operator")
+
+    root = staff("root", superuser=True)
+    answer = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(root)}").post("/api/v1/reset")
+    assert answer.status_code == 200, answer.content
+    assert User.objects.get(username="admin").check_password("admin")
+
+
+def test_a_reset_of_a_fixture_without_admin_accounts_needs_only_the_permissions(demo):
+    fixtures.load({"users": [{"username": "erin", "password": "erin"}]}, source="inline")
+    User.objects.filter(username="erin").delete()
+    ops = staff("ops", *RESET_PERMISSIONS)
+    answer = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(ops)}").post("/api/v1/reset")
+    assert answer.status_code == 200, answer.content
+    assert User.objects.filter(username="erin").exists()

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from idp import clock, fixtures, keys, scenarios, sso
 from idp.api.errors import Conflict, error_responses
 from idp.management.commands.rotate_key import NEXT_STEPS
-from idp.models import SigningKey
+from idp.models import LoadedFixture, SigningKey
 from idp.saml import aws
 
 from . import serializers as s
@@ -116,16 +116,39 @@ RESET_PERMISSIONS = [
 ]
 
 
+def admin_accounts_in_the_fixture() -> list[str]:
+    """The accounts with admin rights the loaded fixture names: a reset re-grants their
+    flags and puts their fixture passwords back."""
+    data = LoadedFixture.objects.filter(pk=1).values_list("data", flat=True).first() or {}
+    return [
+        str(entry.get("username"))
+        for entry in data.get("users") or []
+        if entry.get("is_staff") or entry.get("is_superuser")
+    ]
+
+
 class Reset(APIView):
     required_permissions = RESET_PERMISSIONS
     required_scope = "reset"
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        # The directory's own rule (UserViewSet): only a superuser changes an account with
+        # admin rights. Otherwise a user-changer could reset the superuser's password to the
+        # fixture's, and log in as them.
+        if not request.user.is_superuser and (accounts := admin_accounts_in_the_fixture()):
+            raise exceptions.PermissionDenied(
+                f"The loaded fixture names accounts with admin rights ({', '.join(accounts)}), "
+                "whose flags and passwords a reset restores; only a superuser's token may."
+            )
 
     @extend_schema(
         operation_id="reset",
         summary="Restore the loaded fixture",
         description="Re-applies the fixture file fedmock last loaded, removing what it does "
         "not name: the state a test suite starts from. Needs the `reset` scope and the add, "
-        "change and delete permissions on users, groups, service providers and claim rules.",
+        "change and delete permissions on users, groups, service providers and claim rules; "
+        "a superuser's token if the fixture names staff or superusers.",
         request=None,
         responses={200: s.ResetResponse, **error_responses(409)},
         tags=["fixtures"],
