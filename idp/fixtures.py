@@ -113,6 +113,8 @@ class FixtureError(SamlError):
 
     def __init__(self, source: str, entry: str, field: str, problem: str, hint: str = ""):
         where = ", ".join(part for part in (source, entry, field) if part)
+        # One line: PyYAML's and the metadata parser's messages span several.
+        problem, hint = " ".join(problem.split()), " ".join(hint.split())
         super().__init__(
             "The fixture cannot be loaded",
             f"{where}: {problem}",
@@ -217,6 +219,13 @@ class _Checker:
             )
         if required and not value.strip():
             raise self.fail(entry, field, "must not be empty.")
+        return self.no_nul(value, entry, field)
+
+    def no_nul(self, value: str, entry: str, field: str) -> str:
+        # YAML's "\0" escape makes one; the admin's forms refuse it and PostgreSQL cannot
+        # store it, so a fixture that loads here would fail there.
+        if "\x00" in value:
+            raise self.fail(entry, field, "contains a NUL character (\\0).", "Remove it.")
         return value
 
     def names(self, value, entry: str, field: str) -> tuple[str, ...]:
@@ -243,6 +252,8 @@ class _Checker:
                 if expected is str
                 else "",
             )
+        if expected is str:
+            self.no_nul(value, entry, field or name)
         try:
             model_field.clean(value, None)
         except ValidationError as error:
@@ -523,6 +534,8 @@ def _check_rule(checker: _Checker, item, entry: str, trusted: bool = False) -> R
                 raise checker.fail(
                     entry, name, f"must be {_TYPE_NAMES[expected]}, not {_type(value)}."
                 )
+            if expected is str:
+                checker.no_nul(value, entry, name)
     rule = ClaimRule(**item)
     checker.model(rule, entry, exclude=["service_provider"])
     return RuleSpec(entry, {name: getattr(rule, name) for name in RULE_FIELDS})

@@ -111,3 +111,36 @@ def test_the_plugin_leaves_no_server_behind_when_start_up_fails(tmp_path, monkey
         server.start()
     assert len(started) == 1 and started[0].poll() is not None
     assert len(calls) == 1 if failure == "interrupt" else len(calls) > 1
+
+
+# --- fixtures ---------------------------------------------------------------------------
+
+NUL = '"a\\0b"'  # YAML's escape: the file holds no NUL byte, the loaded text does
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("users: [{username: u, first_name: NUL}]", "users[0] (u), first_name"),
+        ("users: [{username: u, password: NUL}]", "users[0] (u), password"),
+        (
+            "claim_rules: [{order: 1, attribute_name: x, source: literal, value: v, "
+            "description: NUL}]",
+            "claim_rules[0], description",
+        ),
+        ("users: [\x00]", "not valid YAML"),
+        ("users: [{username: u\n  bad: [", "line "),
+    ],
+)
+def test_a_broken_fixture_is_one_line_naming_where(db, tmp_path, text, where):
+    from django.core.management import CommandError, call_command
+
+    from users.models import User
+
+    path = tmp_path / "broken.yaml"
+    path.write_text(text.replace("NUL", NUL))
+    with pytest.raises(CommandError) as refusal:
+        call_command("load_fixtures", str(path))
+    message = str(refusal.value)
+    assert "\n" not in message and str(path) in message and where in message, message
+    assert not User.objects.exists()
