@@ -50,6 +50,9 @@ class Choices:
 def choices(query: str, shown: int = SHOWN) -> Choices:
     """Active non-staff users whose name or e-mail contains the query, by user name."""
     query = query.strip()[:QUERY_MAX]
+    if not query.isprintable():
+        # No name holds a control character, and PostgreSQL refuses a NUL in a query.
+        return Choices(query, (), more=False)
     users = User.objects.filter(is_active=True, is_staff=False, is_superuser=False)
     if query:
         users = users.filter(

@@ -14,6 +14,7 @@ from django.test import Client
 import idp
 from idp import fixtures
 from idp.api.operations.views import RESET_PERMISSIONS
+from idp.picker import choices
 from idp.registry import fetch_metadata
 from idp.saml.errors import SamlError
 from users.models import User
@@ -164,3 +165,17 @@ def test_a_reset_of_a_fixture_without_admin_accounts_needs_only_the_permissions(
     answer = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(ops)}").post("/api/v1/reset")
     assert answer.status_code == 200, answer.content
     assert User.objects.filter(username="erin").exists()
+
+
+# ---------------------------------------------------------------------------- the picker
+
+
+@pytest.mark.parametrize("query", ["\x00", "ali\x00ce", "bob\n\x07"])
+def test_a_picker_search_with_a_control_character_finds_nobody_without_a_query(
+    demo, settings, django_assert_num_queries, query
+):
+    settings.IDP_LOGIN_MODE = "picker"
+    with django_assert_num_queries(0):  # a NUL in SQL is a 500 on PostgreSQL
+        assert choices(query).users == ()
+    page = Client().get("/accounts/login/", {"q": query})
+    assert page.status_code == 200 and b"No active user matches" in page.content
