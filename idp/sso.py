@@ -729,10 +729,24 @@ def _active_user(username: str):
     return user
 
 
+# A mint's `now`, with room for the scenarios' shifts (a year of clock skew, a window
+# of an hour) before datetime's range ends in year 1 or 9999.
+EARLIEST_NOW = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+LATEST_NOW = datetime.datetime(9000, 1, 1, tzinfo=datetime.UTC)
+
+
 def _aware(now: datetime.datetime | None) -> datetime.datetime | None:
     if now is None:
         return None
-    return (now if now.tzinfo else now.replace(tzinfo=datetime.UTC)).astimezone(datetime.UTC)
+    aware = now if now.tzinfo else now.replace(tzinfo=datetime.UTC)
+    if not EARLIEST_NOW <= aware <= LATEST_NOW:
+        raise SamlError(
+            "now is out of range",
+            f"{now.isoformat()} is not between {EARLIEST_NOW:%Y} and {LATEST_NOW:%Y}.",
+            "Pass an ISO 8601 instant such as 2030-01-01T00:00:00Z, or leave now out for "
+            "the IdP's clock.",
+        )
+    return aware.astimezone(datetime.UTC)
 
 
 def mint(

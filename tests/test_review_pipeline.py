@@ -144,3 +144,33 @@ def test_a_broken_fixture_is_one_line_naming_where(db, tmp_path, text, where):
     message = str(refusal.value)
     assert "\n" not in message and str(path) in message and where in message, message
     assert not User.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("now", "scenario"),
+    [
+        ("0001-01-01T00:00:00", None),
+        ("0001-01-02T00:00:00", "clock-skew:-31622400"),
+        ("9999-12-31T23:59:59", "clock-skew:31622400"),
+        ("9999-12-31T23:59:59+00:00", None),
+        ("1969-12-31T23:59:59+00:00", "expired"),
+    ],
+)
+def test_a_mint_as_of_an_instant_out_of_range_is_a_400_not_a_traceback(demo, now, scenario):
+    import datetime
+
+    with pytest.raises(SamlError) as refusal:
+        sso.mint(
+            "alice",
+            AWS,
+            role_arn=ADMIN,
+            scenario=scenario,
+            now=datetime.datetime.fromisoformat(now),
+        )
+    assert refusal.value.status == 400 and "out of range" in refusal.value.title
+
+
+def test_a_mint_at_the_edges_of_the_range_is_made(demo):
+    for now in (sso.EARLIEST_NOW, sso.LATEST_NOW):
+        for scenario in (None, "clock-skew:-31622400", "clock-skew:31622400", "expired"):
+            assert sso.mint("alice", AWS, role_arn=ADMIN, scenario=scenario, now=now)
