@@ -179,3 +179,37 @@ def test_a_picker_search_with_a_control_character_finds_nobody_without_a_query(
         assert choices(query).users == ()
     page = Client().get("/accounts/login/", {"q": query})
     assert page.status_code == 200 and b"No active user matches" in page.content
+
+
+# ---------------------------------------------------------------------------- NUL in a key
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("post", "/api/v1/signing-keys/%00/activate", 404),
+        ("post", "/api/v1/signing-keys/ab%00cd/retire", 404),
+        ("get", "/api/v1/users/a%00", 404),
+        ("get", "/api/v1/groups/a%00", 404),
+        ("get", "/api/v1/service-providers/urn%00", 404),
+        ("get", "/api/v1/service-providers/urn%00/claim-rules", 404),
+        ("get", "/api/v1/users?group=a%00", 400),
+        ("get", "/api/v1/claim-rules?service_provider=urn%00", 404),
+    ],
+)
+def test_a_nul_in_a_key_never_reaches_sql(client, method, path, status):
+    # SQLite takes a NUL; PostgreSQL (DATABASE_URL) refuses it in a query: a 500 there.
+    from django.db import connection
+
+    sent_nul = []
+
+    def watch(execute, sql, params, many, context):
+        if any(isinstance(value, str) and "\x00" in value for value in params or ()):
+            sent_nul.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        answer = getattr(client, method)(path)
+    assert answer.status_code == status, answer.content
+    assert answer.json()["status"] == status
+    assert sent_nul == []

@@ -2,6 +2,7 @@
 loaded fixture, and roll the signing keys over. Each is a thin door onto the function
 the browser views, the admin and the commands call."""
 
+import string
 import time
 
 from django.utils import timezone
@@ -253,7 +254,11 @@ class KeyAction(KeyStep):
 
     def post(self, request, fingerprint: str):
         fingerprint = fingerprint.lower()
-        if not SigningKey.objects.filter(fingerprint__startswith=fingerprint).exists():
+        # Fingerprints are hex: anything else matches none, and PostgreSQL refuses a NUL.
+        hexadecimal = all(char in string.hexdigits for char in fingerprint)
+        if not (
+            hexadecimal and SigningKey.objects.filter(fingerprint__startswith=fingerprint).exists()
+        ):
             raise exceptions.NotFound(
                 f"No signing key's fingerprint starts with {fingerprint}; GET "
                 "/api/v1/signing-keys lists them."
