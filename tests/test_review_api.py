@@ -183,21 +183,26 @@ def test_a_picker_search_with_a_control_character_finds_nobody_without_a_query(
 
 # ---------------------------------------------------------------------------- NUL in a key
 
+NUL_RULE = {"attribute_name": "x", "source": "literal", "value": "v"}
+
 
 @pytest.mark.parametrize(
-    ("method", "path", "status"),
+    ("method", "path", "body", "status"),
     [
-        ("post", "/api/v1/signing-keys/%00/activate", 404),
-        ("post", "/api/v1/signing-keys/ab%00cd/retire", 404),
-        ("get", "/api/v1/users/a%00", 404),
-        ("get", "/api/v1/groups/a%00", 404),
-        ("get", "/api/v1/service-providers/urn%00", 404),
-        ("get", "/api/v1/service-providers/urn%00/claim-rules", 404),
-        ("get", "/api/v1/users?group=a%00", 400),
-        ("get", "/api/v1/claim-rules?service_provider=urn%00", 404),
+        ("post", "/api/v1/signing-keys/%00/activate", None, 404),
+        ("post", "/api/v1/signing-keys/ab%00cd/retire", None, 404),
+        ("get", "/api/v1/users/a%00", None, 404),
+        ("get", "/api/v1/groups/a%00", None, 404),
+        ("get", "/api/v1/service-providers/urn%00", None, 404),
+        ("get", "/api/v1/service-providers/urn%00/claim-rules", None, 404),
+        ("get", "/api/v1/users?group=a%00", None, 400),
+        ("get", "/api/v1/claim-rules?service_provider=urn%00", None, 404),
+        ("post", "/api/v1/users", {"username": "erin", "groups": ["Eng\x00"]}, 400),
+        ("post", "/api/v1/groups", {"name": "Ops", "member_of": ["Eng\x00"]}, 400),
+        ("post", "/api/v1/claim-rules", {**NUL_RULE, "service_provider": "urn\x00"}, 400),
     ],
 )
-def test_a_nul_in_a_key_never_reaches_sql(client, method, path, status):
+def test_a_nul_in_a_key_never_reaches_sql(client, method, path, body, status):
     # SQLite takes a NUL; PostgreSQL (DATABASE_URL) refuses it in a query: a 500 there.
     from django.db import connection
 
@@ -209,7 +214,12 @@ def test_a_nul_in_a_key_never_reaches_sql(client, method, path, status):
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(watch):
-        answer = getattr(client, method)(path)
+        if body is None:
+            answer = getattr(client, method)(path)
+        else:
+            answer = getattr(client, method)(
+                path, json.dumps(body), content_type="application/json"
+            )
     assert answer.status_code == status, answer.content
     assert answer.json()["status"] == status
     assert sent_nul == []

@@ -31,8 +31,19 @@ def full_clean(instance, **options) -> None:
         ) from error
 
 
+class NaturalKeyField(serializers.SlugRelatedField):
+    """A related object by its natural key. No stored key holds a control character, and
+    PostgreSQL refuses a NUL in a query (psycopg raises DataError: a 500), so such a key
+    is refused as unknown without asking the database."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not data.isprintable():
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data))
+        return super().to_internal_value(data)
+
+
 def _group_field(**options) -> serializers.SlugRelatedField:
-    return serializers.SlugRelatedField(
+    return NaturalKeyField(
         slug_field="name",
         queryset=Group.objects.all(),
         error_messages={
@@ -418,7 +429,7 @@ class RuleSetSerializer(serializers.Serializer):
 
 
 class ClaimRuleSerializer(serializers.ModelSerializer):
-    service_provider = serializers.SlugRelatedField(
+    service_provider = NaturalKeyField(
         slug_field="entity_id",
         queryset=ServiceProvider.objects.all(),
         allow_null=True,
