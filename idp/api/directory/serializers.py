@@ -108,8 +108,7 @@ class AttributesField(serializers.DictField):
                         for message in messages
                     ]
             if not values:
-                # An empty list is how a client removes a name; nothing to validate.
-                continue
+                continue  # the name gets no values, as if it were left out
             if problems:
                 errors[name] = sorted(set(problems), key=problems.index)
         if errors:
