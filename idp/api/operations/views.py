@@ -6,7 +6,7 @@ import string
 import time
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -267,10 +267,8 @@ class KeyAction(KeyStep):
         return self.step(self.action, lambda: lifecycle_step(fingerprint))
 
 
-class ActivateKey(KeyAction):
-    action = "activate"
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="activate_signing_key",
         summary="Activate the next key",
         description=f"As `rotate_key activate`: the staged key starts signing; the old one "
@@ -280,14 +278,13 @@ class ActivateKey(KeyAction):
         responses={200: s.KeyStepResponse, **error_responses(404, 409)},
         tags=["signing-keys"],
     )
-    def post(self, request, fingerprint: str):
-        return super().post(request, fingerprint)
+)
+class ActivateKey(KeyAction):
+    action = "activate"
 
 
-class RetireKey(KeyAction):
-    action = "retire"
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="retire_signing_key",
         summary="Retire a key",
         description=f"As `rotate_key retire`: the key is no longer published. The key that "
@@ -297,5 +294,6 @@ class RetireKey(KeyAction):
         responses={200: s.KeyStepResponse, **error_responses(404, 409)},
         tags=["signing-keys"],
     )
-    def post(self, request, fingerprint: str):
-        return super().post(request, fingerprint)
+)
+class RetireKey(KeyAction):
+    action = "retire"
