@@ -212,4 +212,5 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # Swagger UI would fetch a badge from validator.swagger.io, which the CSP refuses.
     "SWAGGER_UI_SETTINGS": {"validatorUrl": None},
+    "ENUM_NAME_OVERRIDES": {"SeverityEnum": "idp.api.errors.SEVERITIES"},
 }

@@ -42,9 +42,13 @@ def json_response(error: SamlError) -> JsonResponse:
     return JsonResponse(body(error), status=error.status)
 
 
+# One enum in the OpenAPI document (settings' ENUM_NAME_OVERRIDES), however many fields use it.
+SEVERITIES = ["error", "warning"]
+
+
 class FindingSerializer(serializers.Serializer):
     rule = serializers.CharField(help_text="the AWS rule id, R1 to R21 (docs/aws-saml-rules.md)")
-    severity = serializers.ChoiceField(["error", "warning"])
+    severity = serializers.ChoiceField(SEVERITIES)
     message = serializers.CharField()
 
 

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from idp.api.errors import FindingSerializer
+from idp.api.errors import SEVERITIES, FindingSerializer
 from idp.saml import aws, bindings
 
 # A response up to four times AWS's limit is still read, so that the checker can say it is
@@ -113,7 +113,7 @@ class ScenarioSerializer(serializers.Serializer):
         allow_null=True, help_text="what the AWS checker reports: R1 to R21, SAML, or null"
     )
     aws_severity = serializers.ChoiceField(
-        ["error", "warning"], help_text="warning: the checker warns; AWS's answer is undocumented"
+        SEVERITIES, help_text="warning: the checker warns; AWS's answer is undocumented"
     )
     aws_error = serializers.CharField(allow_null=True, help_text="AWS's error text")
     sp_rule = serializers.CharField(
