@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 
 import idp
@@ -204,8 +206,6 @@ NUL_RULE = {"attribute_name": "x", "source": "literal", "value": "v"}
 )
 def test_a_nul_in_a_key_never_reaches_sql(client, method, path, body, status):
     # SQLite takes a NUL; PostgreSQL (DATABASE_URL) refuses it in a query: a 500 there.
-    from django.db import connection
-
     sent_nul = []
 
     def watch(execute, sql, params, many, context):
@@ -250,8 +250,6 @@ def test_a_users_attributes_are_written_in_a_constant_number_of_statements(
 def test_the_openapi_document_generates_without_a_warning(db, tmp_path):
     # drf-spectacular's warnings (one severity enum under two names) are the document's
     # defects that its validation alone does not fail on.
-    from django.core.management import call_command
-
     call_command(
         "spectacular",
         "--validate",
