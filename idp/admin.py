@@ -508,7 +508,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     def fault(self, event: AuditEvent) -> str:
         """sso.py opens the detail of a deliberately broken response with FAULT …."""
         first = event.detail.partition("\n")[0]
-        return "⚠ " + first.partition(":")[0] if first.startswith("FAULT ") else ""
+        return "⚠ " + first.partition(": ")[0] if first.startswith("FAULT ") else ""
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -143,16 +143,18 @@ def test_a_warned_aws_sp_gets_the_broken_response_and_the_audit_says_so(demo, id
 def test_the_admin_shows_the_fault_profile(demo):
     User.objects.create_superuser("root", "root@example.com", "root")
     row = aws_sp()
-    ServiceProvider.objects.filter(pk=row.pk).update(fault_scenario="sha1", check_policy="warn")
+    ServiceProvider.objects.filter(pk=row.pk).update(
+        fault_scenario="clock-skew:600", check_policy="warn"
+    )
     sso.mint("alice", aws.AUDIENCE)
     client = Client()
     client.force_login(User.objects.get(username="root"))
     listing = client.get("/admin/idp/serviceprovider/").content.decode()
-    assert "⚠ BROKEN: sha1" in listing
+    assert "⚠ BROKEN: clock-skew:600" in listing
     change = client.get(f"/admin/idp/serviceprovider/{row.pk}/change/").content.decode()
-    assert 'data-testid="fault-profile-warning"' in change and "sha1" in change
+    assert 'data-testid="fault-profile-warning"' in change and "clock-skew:600" in change
     audit = client.get("/admin/idp/auditevent/").content.decode()
-    assert "⚠ FAULT PROFILE" in audit
+    assert "⚠ FAULT PROFILE clock-skew:600<" in audit  # the value too, not cut at its colon
 
     ServiceProvider.objects.filter(pk=row.pk).update(fault_scenario="")
     change = client.get(f"/admin/idp/serviceprovider/{row.pk}/change/").content.decode()
