@@ -54,9 +54,7 @@ def stamps(moment: datetime.datetime) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("offset", [0, -3600, 3600, -86400 * 400])
-def test_the_offset_moves_the_response_the_checker_and_the_audit(
-    demo, settings, offset, tmp_path
-):
+def test_the_offset_moves_the_response_the_checker_and_the_audit(demo, settings, offset, tmp_path):
     settings.IDP_CLOCK_OFFSET = offset
     shifted = SYSTEM + datetime.timedelta(seconds=offset)
     assert clock.now() == shifted
