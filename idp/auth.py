@@ -32,7 +32,8 @@ class CachedModelBackend(ModelBackend):
 
 
 def lockout(request, response=None, credentials=None):
-    """AXES_LOCKOUT_CALLABLE: the lockout as our error page, with status 429."""
+    """AXES_LOCKOUT_CALLABLE: the lockout as our error page (a SOAP Fault at the ECP door),
+    with status 429."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     error = SamlError(
         "Too many failed sign-ins",
@@ -43,4 +44,10 @@ def lockout(request, response=None, credentials=None):
         "Axes → Access attempts.",
         status=429,
     )
+    from . import ecp  # ecp imports django.contrib.auth, which loads this module
+
+    if ecp.is_soap_door(request):  # an ECP client reads a SOAP Fault, not a page
+        response = ecp.fault_response(error)
+        response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+        return response
     return render(request, "error.html", {"error": error}, status=error.status)

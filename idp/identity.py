@@ -15,6 +15,11 @@ def sso_url() -> str:
     return f"{settings.IDP_BASE_URL}/saml/sso/"
 
 
+def ecp_url() -> str:
+    """The ECP profile's endpoint (SOAP binding), as Shibboleth's /profile/SAML2/SOAP/ECP."""
+    return f"{settings.IDP_BASE_URL}/saml/ecp/"
+
+
 def metadata_xml(signed: bool = False) -> bytes:
     """Every published key, valid until the first of them expires; signed if asked."""
     published = keys.published_keys()
@@ -29,6 +34,7 @@ def metadata_xml(signed: bool = False) -> bytes:
         entity_id(),
         sso_url(),
         [key.cert_pem for key in published],
+        ecp_url=ecp_url(),
         valid_until=min(key.not_valid_after for key in published),
         cache_duration=settings.IDP_METADATA_CACHE_DURATION,
         signer=keys.active_key() if signed else None,

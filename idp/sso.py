@@ -30,7 +30,7 @@ from lxml import etree
 
 from . import audit, cache, claims, clock, identity, keys, replay, scenarios
 from .models import MAX_REQUEST_MAX_AGE, AuditEvent, ServiceProvider
-from .saml import authn_requests, aws, bindings, responses, signing
+from .saml import authn_requests, aws, bindings, ecp, responses, signing
 from .saml import constants as c
 from .saml.errors import SamlError
 from .saml.metadata import Endpoint
@@ -39,6 +39,7 @@ from .saml.release import Release
 SP_INITIATED = "sp-initiated"
 IDP_INITIATED = "idp-initiated"
 MINT = "mint"  # the API's POST /api/v1/sign-ons and `manage.py mint_response`
+ECP = "ecp"  # the ECP profile: an AuthnRequest over SOAP, with HTTP Basic credentials
 PENDING_MAX_AGE = 3600
 _TOKEN_SALT = "fedmock.pending-request"  # noqa: S105
 
@@ -60,6 +61,7 @@ class PendingRequest:
     name_id_format: str
     received_at: float
     notes: tuple[str, ...] = ()  # warnings about the request, for the audit
+    flow: str = SP_INITIATED  # the audit's flow: SP_INITIATED (browser) or ECP
 
     def to_token(self) -> str:
         """A signed, URL-safe token: the request survives a login that replaces the session."""
@@ -169,8 +171,14 @@ def _pending(
     sp: ServiceProvider,
     relay_state: str,
     signature_algorithm: str = "",
+    flow: str = SP_INITIATED,
 ) -> PendingRequest:
-    acs = authn_requests.choose_acs(request, _endpoints(sp))
+    # An ECP asks for PAOS: it relays the response to the ACS itself (profiles §4.2.4).
+    # pysaml2's SP asks for SOAP, the binding the response comes back over; taken too.
+    bindings_asked = (c.BINDING_POST,)
+    if flow == ECP:
+        bindings_asked += (c.BINDING_SOAP, c.BINDING_PAOS)
+    acs = authn_requests.choose_acs(request, _endpoints(sp), bindings_asked)
     return PendingRequest(
         request_id=request.id,
         sp_entity_id=sp.entity_id,
@@ -181,16 +189,19 @@ def _pending(
         name_id_format=request.name_id_format,
         received_at=time.time(),
         notes=_request_notes(sp, acs.location, signature_algorithm),
+        flow=flow,
     )
 
 
-def _parse(xml: bytes) -> tuple[authn_requests.AuthnRequest, ServiceProvider]:
+def _parse(xml: bytes, endpoint: str = "") -> tuple[authn_requests.AuthnRequest, ServiceProvider]:
+    """Parse, check the Destination against the endpoint that received it, find the SP."""
     request = authn_requests.parse(xml)
-    if request.destination and request.destination != identity.sso_url():
+    endpoint = endpoint or identity.sso_url()
+    if request.destination and request.destination != endpoint:
         raise SamlError(
             "The AuthnRequest is addressed to another endpoint",
-            f"Its Destination is {request.destination}, but this IdP's SSO endpoint is "
-            f"{identity.sso_url()}.",
+            f"Its Destination is {request.destination}, but it arrived at this IdP's "
+            f"endpoint {endpoint}.",
             "Reload this IdP's metadata at the SP, or set IDP_BASE_URL to the URL the SP uses.",
         )
     sp = _service_provider(request.issuer)
@@ -240,10 +251,24 @@ def receive_post(fields: Mapping[str, str]) -> PendingRequest:
     """An AuthnRequest over HTTP-POST: decode, parse, check signature and SP registry."""
     relay_state = bindings.check_relay_state(fields.get("RelayState", ""))
     xml = bindings.decode_post(fields.get("SAMLRequest", ""))
+    return _receive_xml(xml, relay_state)
+
+
+def receive_soap(envelope: bytes) -> PendingRequest:
+    """An AuthnRequest in a SOAP envelope (the ECP profile): unwrap it, then the same
+    checks as HTTP-POST; its Destination, if any, is the ECP endpoint. No RelayState
+    comes to the IdP: the ECP keeps the SP's ecp:RelayState itself."""
+    return _receive_xml(ecp.unwrap(envelope), "", identity.ecp_url(), ECP)
+
+
+def _receive_xml(
+    xml: bytes, relay_state: str, endpoint: str = "", flow: str = SP_INITIATED
+) -> PendingRequest:
+    """An AuthnRequest's XML with an enveloped signature, if any (HTTP-POST and SOAP)."""
     root = bindings.parse_xml(xml, "The SAMLRequest")
     # The allow-list runs before anything canonicalises, whatever the SP's settings.
     signature = signing.enveloped_signature(root)
-    request, sp = _parse(xml)
+    request, sp = _parse(xml, endpoint)
     _verified(
         sp,
         signature is not None,
@@ -254,7 +279,7 @@ def receive_post(fields: Mapping[str, str]) -> PendingRequest:
         if signature is not None
         else ""
     )
-    return _pending(request, sp, relay_state, algorithm)
+    return _pending(request, sp, relay_state, algorithm, flow)
 
 
 def _context(
@@ -593,7 +618,12 @@ def _claim(pending: PendingRequest, sp: ServiceProvider, username: str = "") -> 
             keep_for=PENDING_MAX_AGE + 2 * MAX_REQUEST_MAX_AGE,
         )
     except replay.AlreadyAnswered as error:
-        raise _refuse(error, SP_INITIATED, sp.entity_id, username, pending.request_id) from None
+        raise _refuse(error, pending.flow, sp.entity_id, username, pending.request_id) from None
+
+
+def refuse(pending: PendingRequest, error: SamlError, username: str = "") -> SamlError:
+    """Audit a refusal that a door made after the request passed (ECP: bad credentials)."""
+    return _refuse(error, pending.flow, pending.sp_entity_id, username, pending.request_id)
 
 
 def status_response(pending: PendingRequest, status: str, message: str) -> bindings.PostForm:
@@ -617,7 +647,7 @@ def _status_response(
         digest_algorithm=sp.digest_algorithm,
     )
     _audit(
-        SP_INITIATED,
+        pending.flow,
         sp.entity_id,
         AuditEvent.Outcome.STATUS,
         request_id=pending.request_id,
@@ -643,14 +673,14 @@ def respond(pending: PendingRequest, auth: Authentication) -> bindings.PostForm:
     except claims.NameIDUnavailable as error:
         if pending.name_id_format:
             return _status_response(sp, pending, c.STATUS_INVALID_NAMEID_POLICY, error.detail)
-        raise _refuse(error, SP_INITIATED, sp.entity_id, auth.user.get_username()) from None
+        raise _refuse(error, pending.flow, sp.entity_id, auth.user.get_username()) from None
     return _issue(
         sp,
         release,
         pending.acs_url,
         pending.relay_state,
         auth,
-        SP_INITIATED,
+        pending.flow,
         pending.request_id,
         pending.notes,
     ).form
@@ -842,7 +872,7 @@ def _security_findings(sp: ServiceProvider, acs_url: str) -> list[aws.Finding]:
             f"{sp}'s responses are signed with SHA-1; use SHA-256 unless the SP cannot verify it."
         )
     last_request = (
-        AuditEvent.objects.filter(sp_entity_id=sp.entity_id, flow=SP_INITIATED)
+        AuditEvent.objects.filter(sp_entity_id=sp.entity_id, flow__in=(SP_INITIATED, ECP))
         .order_by("-created_at")
         .values_list("detail", flat=True)
         .first()

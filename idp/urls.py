@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import picker, views
+from . import ecp, picker, views
 
 urlpatterns = [
     path("", views.portal_page, name="portal"),
@@ -10,11 +10,13 @@ urlpatterns = [
     path("saml/sso/", views.single_sign_on, name="sso"),
     path("saml/sso/resume/<str:token>/", views.resume_sign_on, name="sso-resume"),
     path("saml/init/", views.idp_initiated, name="idp-initiated"),
+    path("saml/ecp/", ecp.single_sign_on, name="ecp"),
     path("accounts/login/", picker.LoginPage.as_view(), name="login"),
     path("accounts/pick/", picker.pick, name="login-pick"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("idp.api.urls")),
+    path("aws/", include("idp.sts.urls")),
 ]
 
 handler400 = "idp.errors.bad_request"

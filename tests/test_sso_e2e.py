@@ -252,7 +252,7 @@ def test_metadata_is_what_pysaml2_and_iam_accept(demo, idp_url):
         e.get("Binding")
         for e in root.iterfind(".//{urn:oasis:names:tc:SAML:2.0:metadata}SingleSignOnService")
     }
-    assert bindings == {c.BINDING_REDIRECT, c.BINDING_POST}
+    assert bindings == {c.BINDING_REDIRECT, c.BINDING_POST, c.BINDING_SOAP}  # SOAP: ECP
     assert BINDING_HTTP_POST in bindings
 
 

@@ -140,13 +140,23 @@ def parse(xml: bytes) -> AuthnRequest:
     )
 
 
-def choose_acs(request: AuthnRequest, registered: list[Endpoint]) -> Endpoint:
-    """The registered endpoint the request names, or the SP's default one."""
-    if request.protocol_binding and request.protocol_binding != c.BINDING_POST:
+def choose_acs(
+    request: AuthnRequest,
+    registered: list[Endpoint],
+    bindings_asked: tuple[str, ...] = (c.BINDING_POST,),
+) -> Endpoint:
+    """The registered endpoint the request names, or the SP's default one.
+
+    `bindings_asked`: the ProtocolBindings this door answers. The ECP door takes PAOS too;
+    the ECP relays the response to the URL, which must still be one of the SP's registered
+    ACS locations (they are stored as HTTP-POST: PAOS entries are skipped on import).
+    """
+    if request.protocol_binding and request.protocol_binding not in bindings_asked:
         raise SamlError(
             "Unsupported response binding",
-            f"The request asks for {request.protocol_binding}; this IdP answers with HTTP-POST.",
-            f"Set ProtocolBinding to {c.BINDING_POST} or leave it out.",
+            f"The request asks for {request.protocol_binding}; this endpoint answers with "
+            f"{' or '.join(b.rsplit(':', 1)[-1] for b in bindings_asked)}.",
+            f"Set ProtocolBinding to {bindings_asked[-1]} or leave it out.",
         )
     post_endpoints = [e for e in registered if e.binding == c.BINDING_POST]
     if request.acs_url:

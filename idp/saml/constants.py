@@ -7,6 +7,14 @@ XS = "http://www.w3.org/2001/XMLSchema"
 
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+BINDING_SOAP = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP"
+BINDING_PAOS = "urn:oasis:names:tc:SAML:2.0:bindings:PAOS"
+
+# The ECP profile (SAML profiles §4.2): a SOAP 1.1 envelope, its ecp: and paos: header blocks.
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP_ACTOR_NEXT = "http://schemas.xmlsoap.org/soap/actor/next"
+ECP = "urn:oasis:names:tc:SAML:2.0:profiles:SSO:ecp"
+PAOS = "urn:liberty:paos:2003-08"
 
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 STATUS_REQUESTER = "urn:oasis:names:tc:SAML:2.0:status:Requester"

@@ -48,10 +48,12 @@ def idp_metadata(
     valid_until: datetime.datetime | None = None,
     cache_duration: str = "",
     signer: KeyMaterial | None = None,
+    ecp_url: str = "",
 ) -> bytes:
     """An EntityDescriptor with one IDPSSODescriptor; one KeyDescriptor per certificate.
 
-    With a signer, the document carries an enveloped signature of its own.
+    With a signer, the document carries an enveloped signature of its own. With an
+    ecp_url, a SingleSignOnService with the SOAP binding: ECP clients look for it there.
     """
     root = etree.Element(
         f"{{{c.MD}}}EntityDescriptor", {"entityID": entity_id}, nsmap={"md": c.MD, "ds": c.DS}
@@ -75,6 +77,12 @@ def idp_metadata(
     for binding in (c.BINDING_REDIRECT, c.BINDING_POST):
         etree.SubElement(
             idp, f"{{{c.MD}}}SingleSignOnService", {"Binding": binding, "Location": sso_url}
+        )
+    if ecp_url:
+        etree.SubElement(
+            idp,
+            f"{{{c.MD}}}SingleSignOnService",
+            {"Binding": c.BINDING_SOAP, "Location": ecp_url},
         )
     if signer is not None:
         root.set("ID", "_" + signer.fingerprint[:40])
