@@ -149,7 +149,8 @@ class Message:
     source: str  # where AWS's words come from; "" for fedmock's (AWS documents none)
 
     def error(self, *explanation: str, **values: object) -> StsError:
-        return StsError(self.code, self.text.format(**values), explanation)
+        # Only a text with placeholders is formatted: AWS's patterns hold braces ({2,64}).
+        return StsError(self.code, self.text.format(**values) if values else self.text, explanation)
 
 
 def _aws_words(scenario_text: str) -> str:
