@@ -718,6 +718,110 @@ CASES = [
         TAG,
         ['Statement "Tags" (Allow): condition StringLike aws:RequestTag/Project'],
     ),
+    # --- Policy variables (2012-10-17) ---------------------------------------------
+    (
+        "variable-tag-equals-sub",
+        doc(stmt({"StringEquals": {"aws:RequestTag/Email": "${saml:sub}"}}, action=[SAML, TAG])),
+        request(actions=(SAML, TAG), context={"aws:RequestTag/Email": "alice@example.com"}),
+        ALLOW,
+        None,
+        ['variables resolved: ["alice@example.com"]'],
+    ),
+    (
+        "variable-tag-other-user",
+        doc(stmt({"StringEquals": {"aws:RequestTag/Email": "${SAML:SUB}"}}, action=[SAML, TAG])),
+        request(actions=(SAML, TAG), context={"aws:RequestTag/Email": "bob@example.com"}),
+        DENY,
+        SAML,
+        ["did not match"],
+    ),
+    (
+        "variable-value-is-literal-in-like",
+        doc(stmt({"StringLike": {"saml:sub": "${aws:RequestTag/Pattern}"}}, action=[SAML, TAG])),
+        request(actions=(SAML, TAG), context={"aws:RequestTag/Pattern": "*"}),
+        DENY,
+        SAML,
+        [],
+    ),
+    (
+        "variable-literal-star",
+        doc(stmt({"StringLike": {"aws:RequestTag/Note": "a${*}b*"}}, action=[SAML, TAG])),
+        request(actions=(SAML, TAG), context={"aws:RequestTag/Note": "a*bc"}),
+        ALLOW,
+        None,
+        [],
+    ),
+    (
+        "variable-literal-star-not-wildcard",
+        doc(stmt({"StringLike": {"aws:RequestTag/Note": "a${*}b"}}, action=[SAML, TAG])),
+        request(actions=(SAML, TAG), context={"aws:RequestTag/Note": "axb"}),
+        DENY,
+        SAML,
+        [],
+    ),
+    (
+        "variable-absent-fails-even-negated",
+        doc(stmt({"StringNotEquals": {"saml:sub": "${aws:RequestTag/Boss}"}})),
+        request(),
+        DENY,
+        SAML,
+        ["no single value"],
+    ),
+    (
+        "variable-multivalued-has-no-value",
+        doc(stmt({"StringEquals": {"saml:sub": "${saml:edupersonaffiliation}"}})),
+        request(),
+        DENY,
+        SAML,
+        ["no single value"],
+    ),
+    (
+        "variable-default",
+        doc(stmt({"StringEquals": {"saml:sub_type": "${aws:RequestTag/Type, 'persistent'}"}})),
+        request(),
+        ALLOW,
+        None,
+        [],
+    ),
+    (
+        "variable-default-quote",
+        doc(
+            stmt(
+                {"StringEquals": {"aws:RequestTag/Q": "${aws:RequestTag/None, 'it''s'}"}},
+                action=[SAML, TAG],
+            )
+        ),
+        request(actions=(SAML, TAG), context={"aws:RequestTag/Q": "it's"}),
+        ALLOW,
+        None,
+        [],
+    ),
+    (
+        "variable-in-arn",
+        doc(
+            stmt(
+                {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::${aws:PrincipalAccount}:role/*"}},
+                principal="*",
+                action="sts:AssumeRole",
+            )
+        ),
+        request(
+            actions=("sts:AssumeRole",),
+            aws__PrincipalArn=f"arn:aws:iam::{ACCOUNT}:role/Admin",
+            aws__PrincipalAccount=ACCOUNT,
+        ),
+        ALLOW,
+        None,
+        [],
+    ),
+    (
+        "variable-2008-is-plain-text",
+        doc(stmt({"StringEquals": {"saml:sub": "${saml:sub}"}}), version="2008-10-17"),
+        request(),
+        DENY,
+        SAML,
+        ['["${saml:sub}"] did not match'],
+    ),
     # --- Bool, numbers, dates, ARNs, IP addresses -----------------------------------
     (
         "bool-true",

@@ -31,6 +31,11 @@ and "Single-valued vs. multivalued context keys":
   exact complement for its negation, so StringNotEquals stays "not StringEquals") and
   says so in the explanation, naming the set operator AWS asks for. A list of one value
   is that value.
+- Policy variables (version 2012-10-17, string and ARN values): `${saml:sub}` is the
+  request's single value of the key, `${key, 'default'}` has a default, `${*}`, `${?}`,
+  `${$}` are those characters. A variable without a value (absent or multivalued key, no
+  default) fails its condition: AWS says it "might cause the entire statement to be
+  invalid".
 
 Work is bounded: the policy has AWS's hard cap on length (4,096 characters without
 white space; the default quota is 2,048, which IAM enforces when the policy is stored),
@@ -42,6 +47,7 @@ text, and no backtracking.
 import datetime
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -120,6 +126,20 @@ _NO_VENDOR = "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, e
 # --- Wildcards ----------------------------------------------------------------------
 
 
+class Wildcard(str):
+    """A `*` or `?` that is a wildcard, in a pattern given as a sequence of tokens (a
+    policy variable's value, or `${*}`, is literal text even when it holds `*`)."""
+
+
+STAR, ANY = Wildcard("*"), Wildcard("?")
+
+
+def _tokens(pattern: "str | Sequence[str]") -> Sequence[str]:
+    if isinstance(pattern, str):  # policy text: every `*` and `?` is a wildcard
+        return [STAR if ch == "*" else ANY if ch == "?" else ch for ch in pattern]
+    return pattern
+
+
 class GlobSet:
     """Several wildcard patterns (`*` any run, `?` one character) matched at once.
 
@@ -130,7 +150,7 @@ class GlobSet:
     `steps` counts the characters consumed by the last `match`, for tests.
     """
 
-    def __init__(self, patterns: Iterable[str]):
+    def __init__(self, patterns: "Iterable[str | Sequence[str]]"):
         self.patterns = tuple(patterns)
         chars: dict[str, int] = {}  # character -> the states it advances
         any_char = 0  # states a `?` advances (any character)
@@ -139,14 +159,14 @@ class GlobSet:
         bit = 0
         for pattern in self.patterns:
             compact: list[str] = []
-            for ch in pattern:  # `**` is `*`: one state each keeps the closure one step
-                if not (ch == "*" and compact and compact[-1] == "*"):
+            for ch in _tokens(pattern):  # `**` is `*`: one state each keeps the closure one step
+                if not (ch is STAR and compact and compact[-1] is STAR):
                     compact.append(ch)
             start |= 1 << bit
             for ch in compact:
-                if ch == "*":
+                if ch is STAR:
                     star |= 1 << bit
-                elif ch == "?":
+                elif ch is ANY:
                     any_char |= 1 << bit
                 else:
                     chars[ch] = chars.get(ch, 0) | (1 << bit)
@@ -188,6 +208,7 @@ class Condition:
     if_exists: bool
     key: str  # as written in the policy, e.g. "SAML:sub"
     values: tuple[str, ...]
+    variables: bool = False  # values hold ${...} policy variables (2012-10-17 only)
 
 
 @dataclass(frozen=True)
@@ -298,7 +319,10 @@ def _parse_document(document: object) -> Policy:
     raw_statements = raw if isinstance(raw, list) else [raw]
     if not raw_statements:
         raise _syntax("Statement is an empty list.")
-    statements = tuple(_parse_statement(i, s) for i, s in enumerate(raw_statements))
+    statements = tuple(
+        _parse_statement(i, s, variables=version == "2012-10-17")
+        for i, s in enumerate(raw_statements)
+    )
     sids = [s.sid for s in statements if s.sid]
     if len(sids) != len({sid for sid in sids}):
         raise _malformed("Statement IDs (SID) in a single policy must be unique.")
@@ -312,7 +336,7 @@ def _strings(value: object, what: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _parse_statement(index: int, raw: object) -> Statement:
+def _parse_statement(index: int, raw: object, *, variables: bool) -> Statement:
     where = f"Statement {index}"
     if not isinstance(raw, dict):
         raise _syntax(f"{where} is not a JSON object.")
@@ -349,7 +373,7 @@ def _parse_statement(index: int, raw: object) -> Statement:
         )
     principal_negated = "NotPrincipal" in raw
     principal = _parse_principal(raw["NotPrincipal" if principal_negated else "Principal"], where)
-    conditions = _parse_conditions(raw.get("Condition", {}), where)
+    conditions = _parse_conditions(raw.get("Condition", {}), where, variables=variables)
     return Statement(
         index=index,
         sid=sid or None,
@@ -383,7 +407,7 @@ def _parse_principal(raw: object, where: str) -> Mapping[str, tuple[str, ...]] |
     return principal
 
 
-def _parse_conditions(raw: object, where: str) -> tuple[Condition, ...]:
+def _parse_conditions(raw: object, where: str, *, variables: bool) -> tuple[Condition, ...]:
     if not isinstance(raw, dict):
         raise _syntax(f"{where}: Condition must be an object of operators.")
     conditions = []
@@ -399,7 +423,16 @@ def _parse_conditions(raw: object, where: str) -> tuple[Condition, ...]:
                     f"{where}: condition key {key!r} has no prefix such as saml: or aws:.",
                 )
             _check_values(base, values, f"{where}: {operator} {key}")
-            conditions.append(Condition(operator, base, set_operator, if_exists, key, values))
+            # Policy variables exist from version 2012-10-17 on, in string and ARN values;
+            # in a 2008-10-17 policy `${x}` is plain text.
+            has_variables = (
+                variables
+                and (base in _STRING_OPS or base in _ARN_OPS)
+                and any("${" in value for value in values)
+            )
+            conditions.append(
+                Condition(operator, base, set_operator, if_exists, key, values, has_variables)
+            )
     return tuple(conditions)
 
 
@@ -512,10 +545,11 @@ class _Matcher:
     """One condition's policy values, compiled once: `positive(v)` is True when the
     request value v matches at least one of them under the operator's positive form."""
 
-    def __init__(self, condition: Condition):
+    def __init__(self, condition: Condition, patterns: "Sequence[str | Sequence[str]]"):
+        # `patterns`: the policy's values, as text or (after policy variables) as tokens.
         base = condition.base
         self.base = base
-        values = condition.values
+        values = ["".join(pattern) for pattern in patterns]  # wildcards as plain text
         if base in ("StringEquals", "StringNotEquals", "BinaryEquals"):
             wanted = frozenset(values)
             self.positive = wanted.__contains__
@@ -523,7 +557,7 @@ class _Matcher:
             lowered = frozenset(v.lower() for v in values)
             self.positive = lambda v: v.lower() in lowered
         elif base in ("StringLike", "StringNotLike"):
-            self.positive = GlobSet(values).match
+            self.positive = GlobSet(patterns).match
         elif base == "Bool":
             lowered = frozenset(v.lower() for v in values)
             self.positive = lambda v: v.lower() in lowered
@@ -538,7 +572,7 @@ class _Matcher:
         elif base in _ARN_OPS:
             # Each of the six colon-separated parts is matched on its own, with wildcards,
             # case-sensitively; ArnEquals is ArnLike (AWS documents the two alike).
-            globs = [tuple(GlobSet((part,)) for part in _arn_parts(v)) for v in values]
+            globs = [tuple(GlobSet((part,)) for part in _arn_parts(p)) for p in patterns]
             self.positive = lambda v: _arn_match(v, globs)
         elif base in ("IpAddress", "NotIpAddress"):
             networks = [_network(v) for v in values]
@@ -568,10 +602,18 @@ def _compare_any(value, policy_values, compare) -> bool:
     return any(p is not None and compare(value, p) for p in policy_values)
 
 
-def _arn_parts(text: str) -> tuple[str, ...]:
+def _arn_parts(pattern: "str | Sequence[str]") -> tuple[Sequence[str], ...]:
     # The resource part may hold colons itself: only the first five separate parts.
-    parts = text.split(":", 5)
-    return tuple(parts) if len(parts) == 6 else (text,)  # not an ARN: the whole text
+    if isinstance(pattern, str):
+        parts = pattern.split(":", 5)
+        return tuple(parts) if len(parts) == 6 else (pattern,)  # not an ARN: the whole text
+    token_parts: list[list[str]] = [[]]
+    for piece in pattern:
+        if piece == ":" and not isinstance(piece, Wildcard) and len(token_parts) < 6:
+            token_parts.append([])
+        else:
+            token_parts[-1].append(piece)
+    return tuple(token_parts) if len(token_parts) == 6 else (pattern,)
 
 
 def _arn_match(value: str, globs: list[tuple[GlobSet, ...]]) -> bool:
@@ -588,6 +630,41 @@ def _ip_match(value: str, networks) -> bool:
     except ValueError:
         return False
     return any(n is not None and address.version == n.version and address in n for n in networks)
+
+
+# --- Policy variables ---------------------------------------------------------------
+
+# A fixed expression (not built from policy text), with no nested repetition: linear.
+_VARIABLE = re.compile(r"\$\{([^{}]*)\}")
+
+
+def _expand(text: str, context: dict[str, tuple[str, ...]]) -> list[str] | None:
+    """A value with its ${...} variables replaced, as tokens; None if one has no value.
+
+    `${key}` takes the request's single value of key (case-insensitive name), or the
+    default of `${key, 'default'}` ('' in it is a quote); `${*}`, `${?}` and `${$}` are
+    the characters themselves, never wildcards. A substituted value is literal text too.
+    """
+    tokens: list[str] = []
+    position = 0
+    for found in _VARIABLE.finditer(text):
+        tokens.extend(_tokens(text[position : found.start()]))
+        position = found.end()
+        inner = found.group(1).strip()
+        if inner in ("*", "?", "$"):
+            tokens.append(inner)
+            continue
+        name, comma, default = inner.partition(",")
+        values = context.get(name.strip().lower())
+        if values is not None and len(values) == 1:
+            tokens.extend(values[0])
+            continue
+        default = default.strip()
+        if not comma or len(default) < 2 or default[0] != "'" or default[-1] != "'":
+            return None
+        tokens.extend(default[1:-1].replace("''", "'"))
+    tokens.extend(_tokens(text[position:]))
+    return tokens
 
 
 # --- Conditions ---------------------------------------------------------------------
@@ -622,7 +699,19 @@ def _condition_holds(condition: Condition, context: dict[str, tuple[str, ...]]) 
         negated = OPERATORS[condition.base]
         reason = "a negated operator holds" if negated else "so nothing matches"
         return negated, f"{said}: the request has no {condition.key}, {reason}"
-    matcher = _Matcher(condition)
+    patterns: Sequence[str | Sequence[str]] = condition.values
+    if condition.variables:
+        expanded = [_expand(value, context) for value in condition.values]
+        if any(tokens is None for tokens in expanded):
+            # AWS: a variable it cannot resolve "might cause the entire statement to be
+            # invalid"; fedmock makes the condition fail, whatever the operator.
+            return False, (
+                f"{said}: a policy variable has no single value in the request (the key is "
+                "absent or multivalued, and no default is given)"
+            )
+        patterns = [tokens for tokens in expanded if tokens is not None]
+        said += f" (variables resolved: {_show(''.join(tokens) for tokens in patterns)})"
+    matcher = _Matcher(condition, patterns)
     verdicts = [(value, matcher(value)) for value in values]
     if condition.set_operator == "ForAllValues":
         failing = [v for v, ok in verdicts if not ok]
