@@ -1,0 +1,130 @@
+"""The `fedmock` command end to end, as installed: live fedmock over HTTP, an STS over HTTP
+(moto's ThreadedMotoServer until fedmock's own /aws/ lands), and the AWS CLI whose
+credential_process is `fedmock credentials`. Every process runs with HOME, the AWS config
+and the cache in tmp_path, so nothing of the machine's own AWS setup takes part."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from .api_support import staff, token_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BIN = Path(sys.executable).parent
+FEDMOCK = str(BIN / "fedmock")
+AWS = str(BIN / "aws")
+ADMIN = "arn:aws:iam::111122223333:role/Admin"
+ALICE_ROLES = [
+    "arn:aws:iam::111122223333:role/Admin",
+    "arn:aws:iam::111122223333:role/ReadOnly",
+    "arn:aws:iam::444455556666:role/Developer",
+]
+
+
+@pytest.fixture
+def moto_sts(monkeypatch):
+    # moto files an unsigned AssumeRoleWithSAML under its default account and looks the
+    # caller up under the account of the role's key: one account for both (it runs in this
+    # process, and reads the variable per request).
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "111122223333")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def token(demo):
+    return token_for(staff("minter", "idp.preview_signed_response"), scopes=["sign-on"])
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A clean environment: no AWS_* or FEDMOCK_* of the machine's, HOME in tmp_path."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FEDMOCK_"))}
+    kept.pop("XDG_CACHE_HOME", None)
+    return {
+        **kept,
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws" / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def run(*command: str, env: dict, **extra_env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command,
+        env={**env, **extra_env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_credentials_with_a_token_come_from_sts_and_then_from_the_cache(
+    idp_url, token, moto_sts, env, tmp_path
+):
+    command = (FEDMOCK, "credentials", "--idp", idp_url, "--user", "alice", "--role", ADMIN)
+    command += ("--sts-endpoint", moto_sts, "--format", "credential-process")
+    first = run(*command, env=env, FEDMOCK_TOKEN=token)
+    assert first.returncode == 0, first.stderr
+    issued = json.loads(first.stdout)
+    assert issued["Version"] == 1
+    assert issued["AccessKeyId"].startswith("ASIA") and issued["SessionToken"]
+    cached = list((tmp_path / ".cache" / "fedmock").iterdir())
+    assert len(cached) == 1 and cached[0].stat().st_mode & 0o777 == 0o600
+
+    # No token, no password and no terminal: only the cache can answer.
+    second = run(*command, env=env)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout) == issued
+    # ... and the cache is per user: bob has none.
+    bob = run(*[("bob" if part == "alice" else part) for part in command], env=env)
+    assert bob.returncode == 2 and "no password" in bob.stderr
+
+
+def test_roles_lists_the_role_arns_of_alices_assertion(idp_url, token, env):
+    answer = run(
+        FEDMOCK, "roles", "--idp", idp_url, "--user", "alice", env=env, FEDMOCK_TOKEN=token
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.split() == ALICE_ROLES
+
+
+def test_a_role_alice_lacks_is_one_line_naming_the_idps_refusal(idp_url, token, moto_sts, env):
+    other = "arn:aws:iam::111122223333:role/Nope"
+    answer = run(
+        FEDMOCK, "credentials", "--idp", idp_url, "--user", "alice", "--role", other,
+        "--sts-endpoint", moto_sts, env=env, FEDMOCK_TOKEN=token,
+    )  # fmt: skip
+    assert answer.returncode == 1
+    assert answer.stderr.count("\n") == 1 and "Traceback" not in answer.stderr
+    assert "alice has no role arn:aws:iam::111122223333:role/Nope" in answer.stderr
+
+
+def test_the_aws_cli_runs_fedmock_as_its_credential_process(idp_url, token, moto_sts, env):
+    configured = run(
+        FEDMOCK, "configure-profile", "fedmock-admin", "--idp", idp_url, "--user", "alice",
+        "--role", ADMIN, "--sts-endpoint", moto_sts, "--region", "us-east-1", env=env,
+    )  # fmt: skip
+    assert configured.returncode == 0, configured.stderr
+    config = Path(env["AWS_CONFIG_FILE"]).read_text()
+    assert "[profile fedmock-admin]" in config and f"credential_process = {FEDMOCK} " in config
+
+    identity = run(
+        AWS, "sts", "get-caller-identity", "--profile", "fedmock-admin",
+        "--endpoint-url", moto_sts, "--output", "json", env=env, FEDMOCK_TOKEN=token,
+    )  # fmt: skip
+    assert identity.returncode == 0, identity.stderr
+    arn = json.loads(identity.stdout)["Arn"]
+    assert arn.endswith(":assumed-role/Admin/alice@example.com"), arn
