@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "idp.api",
+    "idp.sts",
 ]
 
 MIDDLEWARE = [

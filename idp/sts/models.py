@@ -1,0 +1,90 @@
+"""The local IAM slice and the credentials the local STS issued, kept in fedmock's database.
+
+moto's backends hold this state per process (state.py loads them), but gunicorn runs
+several workers and `make run` restarts them: the database is the one copy every
+worker reads, and a generation counter tells each worker when to reload.
+"""
+
+from django.db import models
+from django.db.models import F
+
+
+class IamGeneration(models.Model):
+    """One counter, bumped by every change to SAML providers and roles."""
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"IAM generation {self.value}"
+
+    @classmethod
+    def current(cls) -> int:
+        return cls.objects.filter(pk=1).values_list("value", flat=True).first() or 0
+
+    @classmethod
+    def bump(cls) -> None:
+        if not cls.objects.filter(pk=1).update(value=F("value") + 1):
+            cls.objects.get_or_create(pk=1, defaults={"value": 1})
+
+
+class SamlProvider(models.Model):
+    account_id = models.CharField(max_length=12)
+    name = models.CharField(max_length=128)
+    metadata = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "IAM SAML provider"
+        constraints = [
+            models.UniqueConstraint(fields=["account_id", "name"], name="one_provider_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.arn
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:saml-provider/{self.name}"
+
+
+class Role(models.Model):
+    account_id = models.CharField(max_length=12)
+    name = models.CharField(max_length=64)
+    path = models.CharField(max_length=512, default="/")
+    role_id = models.CharField(max_length=32, unique=True)  # AROA…, moto's random_role_id
+    trust_policy = models.TextField()
+    max_session_duration = models.PositiveIntegerField(default=3600)
+    description = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "IAM role"
+        constraints = [models.UniqueConstraint(fields=["account_id", "name"], name="one_role_name")]
+
+    def __str__(self) -> str:
+        return self.arn
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:role{self.path}{self.name}"
+
+
+class IssuedCredential(models.Model):
+    """Temporary credentials the local STS issued: any worker answers GetCallerIdentity."""
+
+    access_key_id = models.CharField(max_length=128, unique=True)
+    secret_access_key = models.CharField(max_length=128)
+    session_token = models.TextField()
+    account_id = models.CharField(max_length=12)
+    arn = models.CharField(max_length=2048)  # the caller: assumed-role/… or federated-user/…
+    user_id = models.CharField(max_length=256)
+    action = models.CharField(max_length=32)  # AssumeRoleWithSAML, AssumeRole, …
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    source_identity = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = "issued STS credential"
+
+    def __str__(self) -> str:
+        return f"{self.access_key_id} ({self.arn})"
