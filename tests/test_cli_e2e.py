@@ -60,11 +60,11 @@ def env(tmp_path):
     }
 
 
-def run(*command: str, env: dict, **extra_env: str) -> subprocess.CompletedProcess:
+def run(*command: str, env: dict, stdin: str = "", **extra_env: str):
     return subprocess.run(
         command,
         env={**env, **extra_env},
-        stdin=subprocess.DEVNULL,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
@@ -128,3 +128,35 @@ def test_the_aws_cli_runs_fedmock_as_its_credential_process(idp_url, token, moto
     assert identity.returncode == 0, identity.stderr
     arn = json.loads(identity.stdout)["Arn"]
     assert arn.endswith(":assumed-role/Admin/alice@example.com"), arn
+
+
+# --- with a password: SAML ECP at /saml/ecp/ --------------------------------------------
+
+
+def test_credentials_with_a_password_sign_in_through_ecp(idp_url, demo, moto_sts, env):
+    # bob, whose assertion holds one role: moto's STS cannot read an assertion with several
+    # Role values (AWS can); alice's three wait for fedmock's own STS.
+    answer = run(
+        FEDMOCK, "credentials", "--idp", idp_url, "--user", "bob", "--account", "111122223333",
+        "--role-name", "ReadOnly", "--sts-endpoint", moto_sts, "--password-stdin", "--no-cache",
+        "--format", "env", env=env, stdin="bob\n",
+    )  # fmt: skip
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.startswith("export AWS_ACCESS_KEY_ID=ASIA")
+
+
+def test_roles_through_ecp_with_the_password_from_the_environment(idp_url, demo, env):
+    answer = run(
+        FEDMOCK, "roles", "--idp", idp_url, "--user", "bob", env=env, FEDMOCK_PASSWORD="bob"
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.split() == ["arn:aws:iam::111122223333:role/ReadOnly"]
+
+
+def test_a_wrong_password_is_one_line_naming_the_idps_refusal(idp_url, demo, env):
+    answer = run(
+        FEDMOCK, "roles", "--idp", idp_url, "--user", "alice", env=env, FEDMOCK_PASSWORD="wrong"
+    )
+    assert answer.returncode == 1
+    assert answer.stderr.count("\n") == 1 and "Traceback" not in answer.stderr
+    assert "HTTP 401" in answer.stderr, answer.stderr
