@@ -1,5 +1,5 @@
 """The `fedmock` command end to end, as installed: live fedmock over HTTP, an STS over HTTP
-(moto's ThreadedMotoServer until fedmock's own /aws/ lands), and the AWS CLI whose
+(fedmock's own /aws/, and moto's ThreadedMotoServer), and the AWS CLI whose
 credential_process is `fedmock credentials`. Every process runs with HOME, the AWS config
 and the cache in tmp_path, so nothing of the machine's own AWS setup takes part."""
 
@@ -9,8 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+
+from idp import identity
+from idp.saml import aws
+from idp.sts import state
 
 from .api_support import staff, token_for
 
@@ -160,3 +165,80 @@ def test_a_wrong_password_is_one_line_naming_the_idps_refusal(idp_url, demo, env
     assert answer.returncode == 1
     assert answer.stderr.count("\n") == 1 and "Traceback" not in answer.stderr
     assert "HTTP 401" in answer.stderr, answer.stderr
+
+
+# --- fedmock's own STS at /aws/ -----------------------------------------------------------
+
+PROVIDER = "arn:aws:iam::111122223333:saml-provider/fedmock"
+
+
+def trust_policy(**conditions: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "FedmockUsers",
+                    "Effect": "Allow",
+                    "Principal": {"Federated": PROVIDER},
+                    # The demo's users carry session tags: TagSession too.
+                    "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
+                    "Condition": {"StringEquals": {"SAML:aud": aws.SIGNIN_ACS, **conditions}},
+                }
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def local_sts(demo, idp_url):
+    """fedmock's /aws/ holding the provider fedmock (this IdP's metadata) and two roles."""
+    state.forget()
+    iam = boto3.client(
+        "iam",
+        endpoint_url=idp_url + "/aws/",
+        region_name="us-east-1",
+        aws_access_key_id="111122223333",
+        aws_secret_access_key="local",
+    )
+    iam.create_saml_provider(Name="fedmock", SAMLMetadataDocument=identity.metadata_xml().decode())
+    iam.create_role(RoleName="Admin", AssumeRolePolicyDocument=trust_policy())
+    iam.create_role(
+        RoleName="ReadOnly", AssumeRolePolicyDocument=trust_policy(**{"SAML:sub": "bob"})
+    )
+    iam.close()  # a kept-alive connection would hold a live-server thread
+    yield idp_url + "/aws/"
+    state.forget()
+
+
+def test_the_aws_cli_gets_alices_identity_from_fedmocks_own_sts(idp_url, local_sts, env):
+    """The README's walkthrough: a password, ECP, the local STS, the AWS CLI."""
+    configured = run(
+        FEDMOCK, "configure-profile", "fedmock-admin", "--idp", idp_url, "--user", "alice",
+        "--role", ADMIN, "--sts-endpoint", local_sts, "--region", "us-east-1", env=env,
+    )  # fmt: skip
+    assert configured.returncode == 0, configured.stderr
+    identity_ = run(
+        AWS, "sts", "get-caller-identity", "--profile", "fedmock-admin",
+        "--endpoint-url", local_sts, "--output", "text", "--query", "Arn",
+        env=env, FEDMOCK_PASSWORD="alice",
+    )  # fmt: skip
+    assert identity_.returncode == 0, identity_.stderr
+    assert identity_.stdout.strip() == (
+        "arn:aws:sts::111122223333:assumed-role/Admin/alice@example.com"
+    )
+
+
+def test_a_trust_policy_refusal_at_fedmocks_sts_is_one_line_with_awss_code_and_the_cause(
+    idp_url, local_sts, token, env
+):
+    answer = run(
+        FEDMOCK, "credentials", "--idp", idp_url, "--user", "alice",
+        "--role", "arn:aws:iam::111122223333:role/ReadOnly", "--sts-endpoint", local_sts,
+        env=env, FEDMOCK_TOKEN=token,
+    )  # fmt: skip
+    assert answer.returncode == 1 and answer.stdout == ""
+    line = answer.stderr
+    assert line.count("\n") == 1 and "Traceback" not in line
+    assert line.startswith(f"fedmock: AccessDenied from {local_sts}: Not authorized to perform ")
+    assert "fedmock explains:" in line and "SAML:sub" in line, line
