@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -191,23 +190,43 @@ def trust_policy(**conditions: str) -> str:
 
 
 @pytest.fixture
-def local_sts(demo, idp_url):
-    """fedmock's /aws/ holding the provider fedmock (this IdP's metadata) and two roles."""
+def local_sts(demo, idp_url, env, tmp_path):
+    """fedmock's /aws/ with the provider fedmock holding this live IdP's metadata, Admin open
+    to the demo's users and ReadOnly to bob's NameID alone; set with the AWS CLI (any key
+    is the demo's account there). Create, or update what is there: the demo fixture may
+    already hold the provider (with the metadata of another base URL) and the roles."""
     state.forget()
-    iam = boto3.client(
-        "iam",
-        endpoint_url=idp_url + "/aws/",
-        region_name="us-east-1",
-        aws_access_key_id="111122223333",
-        aws_secret_access_key="local",
-    )
-    iam.create_saml_provider(Name="fedmock", SAMLMetadataDocument=identity.metadata_xml().decode())
-    iam.create_role(RoleName="Admin", AssumeRolePolicyDocument=trust_policy())
-    iam.create_role(
-        RoleName="ReadOnly", AssumeRolePolicyDocument=trust_policy(**{"SAML:sub": "bob"})
-    )
-    iam.close()  # a kept-alive connection would hold a live-server thread
-    yield idp_url + "/aws/"
+    endpoint = idp_url + "/aws/"
+    keys = {"AWS_ACCESS_KEY_ID": "111122223333", "AWS_SECRET_ACCESS_KEY": "local"}
+    keys["AWS_DEFAULT_REGION"] = "us-east-1"  # the v1 CLI reads no AWS_REGION
+
+    def iam(*command: str) -> subprocess.CompletedProcess:
+        return run(AWS, "iam", *command, "--endpoint-url", endpoint, env=env, **keys)
+
+    def ensure(create: list[str], update: list[str]) -> None:
+        made = iam(*create)
+        if made.returncode and "EntityAlreadyExists" in made.stderr:
+            made = iam(*update)
+        assert made.returncode == 0, made.stderr
+
+    metadata = tmp_path / "metadata.xml"
+    metadata.write_bytes(identity.metadata_xml())
+    ensure(
+        ["create-saml-provider", "--name", "fedmock", "--saml-metadata-document", f"file://{metadata}"],
+        ["update-saml-provider", "--saml-provider-arn", PROVIDER]
+        + ["--saml-metadata-document", f"file://{metadata}"],
+    )  # fmt: skip
+    for name, policy in (
+        ("Admin", trust_policy()),
+        ("ReadOnly", trust_policy(**{"SAML:sub": "bob"})),
+    ):
+        document = tmp_path / f"{name}.json"
+        document.write_text(policy)
+        ensure(
+            ["create-role", "--role-name", name, "--assume-role-policy-document", f"file://{document}"],
+            ["update-assume-role-policy", "--role-name", name, "--policy-document", f"file://{document}"],
+        )  # fmt: skip
+    yield endpoint
     state.forget()
 
 
