@@ -2,8 +2,13 @@
 through a pysaml2 SP (which verifies the response with xmlsec1), and awscli-login."""
 
 import base64
+import json
+import os
+import subprocess
+import sys
 import threading
 from http.cookies import SimpleCookie
+from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
@@ -14,6 +19,7 @@ from saml2.config import SPConfig
 from saml2.ecp_client import Client as EcpClient
 from saml2.metadata import create_metadata_string
 
+from idp import clock
 from idp.models import AuditEvent
 from idp.saml import constants as c
 from idp.saml import signing
@@ -173,3 +179,144 @@ def test_pysaml2_ecp_client_signs_in_through_a_pysaml2_sp(demo, idp_url, tmp_pat
         f"{sp.url}/metadata",
     )
     assert event.request_id == accepted.in_response_to
+
+
+# --- awscli-login (PyPI), the ECP client AWS users run ----------------------------------
+
+ALICE_ROLES = {
+    "arn:aws:iam::111122223333:role/Admin",
+    "arn:aws:iam::111122223333:role/ReadOnly",
+    "arn:aws:iam::444455556666:role/Developer",
+}
+READ_ONLY = "arn:aws:iam::111122223333:role/ReadOnly"
+
+
+def test_awscli_login_gets_alices_assertion_and_roles(demo, idp_url, tmp_path):
+    """Its own ECP code (saml.authenticate): the AuthnRequest it builds (Issuer
+    urn:amazon:webservices, PAOS, no Destination), Basic credentials, and the parsing
+    of our envelope into the base64 Response it hands to STS and its role pairs."""
+    from awscli_login import saml as awscli_login_saml
+
+    from idp import keys
+    from idp.saml import aws
+
+    assertion, roles = awscli_login_saml.authenticate(
+        f"{idp_url}/saml/ecp/", str(tmp_path / "jar.txt"), "alice", "alice", headers={}
+    )
+
+    assert {role for _, role in roles} == ALICE_ROLES
+    assert {provider.rsplit("/", 1)[1] for provider, _ in roles} == {"fedmock"}
+    # What it cut out of the envelope still verifies, and passes the AWS checks.
+    findings = aws.check_response(
+        base64.b64decode(assertion),
+        now=clock.now(),
+        certificates=[key.cert_pem for key in keys.published_keys()],
+        issuer=f"{idp_url}/saml/metadata/",
+    )
+    assert [f for f in findings if f.severity == "error"] == []
+    assert AuditEvent.objects.get(flow="ecp").sp_entity_id == "urn:amazon:webservices"
+
+
+def test_awscli_login_refuses_what_the_idp_refuses(demo, idp_url, tmp_path):
+    from awscli_login import saml as awscli_login_saml
+    from requests import HTTPError
+
+    jar = str(tmp_path / "jar.txt")
+    awscli_login_saml.authenticate(f"{idp_url}/saml/ecp/", jar, "alice", "alice", headers={})
+    with pytest.raises(HTTPError) as refused:
+        awscli_login_saml.authenticate(f"{idp_url}/saml/ecp/", jar, "alice", "wrong", headers={})
+    assert refused.value.response.status_code == 401
+    assert b"Wrong user name or password" in refused.value.response.content
+    # Its cookie refresh (a POST without credentials, as Shibboleth's session allows) is
+    # a 401 here: fedmock keeps no ECP session, and awscli-login then asks for the password.
+    with pytest.raises(HTTPError) as challenged:
+        awscli_login_saml.refresh(f"{idp_url}/saml/ecp/", jar)
+    assert challenged.value.response.status_code == 401
+
+
+@pytest.fixture
+def moto_sts(monkeypatch):
+    """An STS over HTTP for the command's botocore until fedmock's own /aws/ is mounted;
+    moto checks nothing of the assertion (README), so this shows the loop, not the checks."""
+    from moto.server import ThreadedMotoServer
+
+    # moto files an unsigned AssumeRoleWithSAML under its default account: one account.
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "111122223333")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_the_aws_login_command_signs_bob_in_through_ecp(demo, idp_url, moto_sts, tmp_path):
+    """awscli-login's own command, unchanged: `aws login` runs `aws-login --login ARGS`
+    (the awscli plugin writes ARGS), and `credential_process` runs `aws-login --profile`.
+    Bob, with one role, which awscli-login picks by itself: moto's STS fails with a 500 on
+    an assertion with several Role values (alice's), the defect docs/aws-saml-rules.md notes."""
+    home = tmp_path / "home"
+    (home / ".aws-login").mkdir(parents=True)
+    (home / ".aws-login" / "config").write_text(
+        f"[fedmock]\necp_endpoint_url = {idp_url}/saml/ecp/\nusername = bob\n"
+        "factor = off\n"  # no Duo prompt: fedmock asks for no second factor
+    )
+    (home / "aws-config").write_text(
+        "[profile fedmock]\nregion = us-east-1\ncredential_process = aws-login --profile fedmock\n"
+    )
+    arguments = {  # awscli_login.Login.ARG_TABLE, as the plugin passes it
+        "ecp_endpoint_url": None,
+        "username": None,
+        "password": "bob",
+        "factor": None,
+        "passcode": None,
+        "role_arn": None,
+        "duration": None,
+        "http_header_factor": None,
+        "http_header_passcode": None,
+        "verify_ssl_certificate": None,
+        "ask_password": False,
+        "force_refresh": False,
+        "verbose": 0,
+        "debug_info": False,
+        "save_http_traffic": None,
+        "load_http_traffic": None,
+    }
+    (tmp_path / "args.json").write_text(json.dumps(arguments))
+    environment = {
+        **os.environ,
+        "HOME": str(home),
+        "AWSCLI_LOGIN_ROOT": str(home),
+        "AWS_CONFIG_FILE": str(home / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
+        "AWS_ENDPOINT_URL_STS": moto_sts,
+    }
+    command = str(Path(sys.executable).parent / "aws-login")
+
+    login = subprocess.run(
+        [command, "--login", str(tmp_path / "args.json"), "--profile", "fedmock"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert login.returncode == 0, login.stderr
+    process = subprocess.run(
+        [command, "--profile", "fedmock"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert process.returncode == 0, process.stderr
+    credentials = json.loads(process.stdout)
+    assert credentials["Version"] == 1
+    assert credentials["AccessKeyId"] and credentials["SessionToken"]
+    saved = (home / ".aws-login" / "credentials").read_text()
+    assert f"aws_role_arn = {READ_ONLY}" in saved
+    event = AuditEvent.objects.get(flow="ecp")
+    assert (event.outcome, event.username, event.sp_entity_id) == (
+        "sent",
+        "bob",
+        "urn:amazon:webservices",
+    )
