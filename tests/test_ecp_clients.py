@@ -188,7 +188,8 @@ ALICE_ROLES = {
     "arn:aws:iam::111122223333:role/ReadOnly",
     "arn:aws:iam::444455556666:role/Developer",
 }
-READ_ONLY = "arn:aws:iam::111122223333:role/ReadOnly"
+ADMIN = "arn:aws:iam::111122223333:role/Admin"
+PROVIDER = "arn:aws:iam::111122223333:saml-provider/fedmock"
 
 
 def test_awscli_login_gets_alices_assertion_and_roles(demo, idp_url, tmp_path):
@@ -235,30 +236,60 @@ def test_awscli_login_refuses_what_the_idp_refuses(demo, idp_url, tmp_path):
 
 
 @pytest.fixture
-def moto_sts(monkeypatch):
-    """An STS over HTTP for the command's botocore until fedmock's own /aws/ is mounted;
-    moto checks nothing of the assertion (README), so this shows the loop, not the checks."""
-    from moto.server import ThreadedMotoServer
+def local_iam(demo, idp_url):
+    """fedmock's own IAM at /aws/: the SAML provider fedmock with this IdP's metadata and
+    the role Admin trusting it: created, or updated where the demo fixture holds them."""
+    import boto3
+    from botocore.exceptions import ClientError
 
-    # moto files an unsigned AssumeRoleWithSAML under its default account: one account.
-    monkeypatch.setenv("MOTO_ACCOUNT_ID", "111122223333")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    from idp import identity
+    from idp.sts import state
+
+    state.forget()  # the worker's copy of the IAM state reloads from this test's database
+    iam = boto3.client(
+        "iam",
+        endpoint_url=f"{idp_url}/aws/",
+        region_name="us-east-1",
+        aws_access_key_id="111122223333",  # the local IAM's account is the key's
+        aws_secret_access_key="local",
+    )
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": PROVIDER},
+                "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
+                "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}},
+            }
+        ],
+    }
+    metadata = identity.metadata_xml().decode()  # names the live server's URL
+    policy = json.dumps(trust)
+    try:
+        iam.create_saml_provider(Name="fedmock", SAMLMetadataDocument=metadata)
+    except ClientError as error:  # the demo's, with the metadata of IDP_BASE_URL's default
+        assert error.response["Error"]["Code"] == "EntityAlreadyExists"
+        iam.update_saml_provider(SAMLProviderArn=PROVIDER, SAMLMetadataDocument=metadata)
+    try:
+        iam.create_role(RoleName="Admin", AssumeRolePolicyDocument=policy)
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "EntityAlreadyExists"
+        iam.update_assume_role_policy(RoleName="Admin", PolicyDocument=policy)
+    yield f"{idp_url}/aws/"
+    iam.close()
+    state.forget()
 
 
-def test_the_aws_login_command_signs_bob_in_through_ecp(demo, idp_url, moto_sts, tmp_path):
+def test_the_aws_login_command_signs_alice_in_through_ecp(demo, idp_url, local_iam, tmp_path):
     """awscli-login's own command, unchanged: `aws login` runs `aws-login --login ARGS`
     (the awscli plugin writes ARGS), and `credential_process` runs `aws-login --profile`.
-    Bob, with one role, which awscli-login picks by itself: moto's STS fails with a 500 on
-    an assertion with several Role values (alice's), the defect docs/aws-saml-rules.md notes."""
+    Its STS is fedmock's own at /aws/, which checks the assertion as AWS does."""
     home = tmp_path / "home"
     (home / ".aws-login").mkdir(parents=True)
     (home / ".aws-login" / "config").write_text(
-        f"[fedmock]\necp_endpoint_url = {idp_url}/saml/ecp/\nusername = bob\n"
-        "factor = off\n"  # no Duo prompt: fedmock asks for no second factor
+        f"[fedmock]\necp_endpoint_url = {idp_url}/saml/ecp/\nusername = alice\n"
+        f"role_arn = {ADMIN}\nfactor = off\n"  # no Duo prompt: fedmock asks for none
     )
     (home / "aws-config").write_text(
         "[profile fedmock]\nregion = us-east-1\ncredential_process = aws-login --profile fedmock\n"
@@ -266,7 +297,7 @@ def test_the_aws_login_command_signs_bob_in_through_ecp(demo, idp_url, moto_sts,
     arguments = {  # awscli_login.Login.ARG_TABLE, as the plugin passes it
         "ecp_endpoint_url": None,
         "username": None,
-        "password": "bob",
+        "password": "alice",
         "factor": None,
         "passcode": None,
         "role_arn": None,
@@ -288,7 +319,7 @@ def test_the_aws_login_command_signs_bob_in_through_ecp(demo, idp_url, moto_sts,
         "AWSCLI_LOGIN_ROOT": str(home),
         "AWS_CONFIG_FILE": str(home / "aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
-        "AWS_ENDPOINT_URL_STS": moto_sts,
+        "AWS_ENDPOINT_URL_STS": local_iam,
     }
     command = str(Path(sys.executable).parent / "aws-login")
 
@@ -313,10 +344,22 @@ def test_the_aws_login_command_signs_bob_in_through_ecp(demo, idp_url, moto_sts,
     assert credentials["Version"] == 1
     assert credentials["AccessKeyId"] and credentials["SessionToken"]
     saved = (home / ".aws-login" / "credentials").read_text()
-    assert f"aws_role_arn = {READ_ONLY}" in saved
+    assert f"aws_role_arn = {ADMIN}" in saved
     event = AuditEvent.objects.get(flow="ecp")
     assert (event.outcome, event.username, event.sp_entity_id) == (
         "sent",
-        "bob",
+        "alice",
         "urn:amazon:webservices",
     )
+    import boto3
+
+    sts = boto3.client(
+        "sts",
+        endpoint_url=local_iam,
+        region_name="us-east-1",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    assert sts.get_caller_identity()["Arn"].endswith(":assumed-role/Admin/alice@example.com")
+    sts.close()
