@@ -103,6 +103,17 @@ def _refusal(request: HttpRequest) -> SamlError | None:
     return None
 
 
+def _locked_out() -> SamlError:
+    """For the audit; the answer itself is idp.auth.lockout's (axes' middleware)."""
+    return SamlError(
+        "Too many failed sign-ins",
+        f"django-axes has locked this user name out from this address after "
+        f"{settings.AXES_FAILURE_LIMIT} failures.",
+        "Wait, or lift the lock with `python manage.py axes_reset_username USERNAME`.",
+        status=429,
+    )
+
+
 @csrf_exempt  # no cookie session is read or made here: each request brings its credentials
 def single_sign_on(request: HttpRequest) -> HttpResponse:
     setattr(request, _SOAP_DOOR, True)
@@ -121,13 +132,17 @@ def single_sign_on(request: HttpRequest) -> HttpResponse:
         if user is None:
             # A lockout (now or before) is answered by idp.auth.lockout, through axes'
             # middleware, in SOAP: this door marked the request.
-            error = SamlError(
-                "Wrong user name or password",
-                f"The IdP could not sign in {username[:150]!r} with that password, or the "
-                "user is inactive.",
-                f"Check both. After {settings.AXES_FAILURE_LIMIT} failures from one address "
-                "the user name is locked out for a while, as at the login page.",
-                status=401,
+            error = (
+                _locked_out()
+                if getattr(request, "axes_locked_out", False)
+                else SamlError(
+                    "Wrong user name or password",
+                    f"The IdP could not sign in {username[:150]!r} with that password, or the "
+                    "user is inactive.",
+                    f"Check both. After {settings.AXES_FAILURE_LIMIT} failures from one address "
+                    "the user name is locked out for a while, as at the login page.",
+                    status=401,
+                )
             )
             raise sso.refuse(pending, error, username[:150])
         # A success clears the failure count, as a form login does (AXES_RESET_ON_SUCCESS);

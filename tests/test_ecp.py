@@ -256,6 +256,10 @@ def test_the_fifth_failure_locks_out_with_a_soap_fault(client, demo):
     assert "axes_reset_username" in text
     still = post(client, envelope())  # even the right password
     assert still.status_code == 429 and fault(still)[1] == "Too many failed sign-ins"
+    details = AuditEvent.objects.filter(flow="ecp").order_by("id").values_list("detail", flat=True)
+    assert [d.split(":")[0] for d in details] == ["Wrong user name or password"] * 4 + [
+        "Too many failed sign-ins"
+    ] * 2
     # Another address, or another user from this one, is not locked (the pair is).
     assert post(client, envelope(), address="10.0.0.2").status_code == 200
     body = request_xml(request_id="_bob")
