@@ -53,7 +53,7 @@ from .saml.metadata import parse_sp_metadata
 DEMO = Path(__file__).resolve().parent / "fixture_data" / "demo.yaml"
 
 KINDS = ("users", "groups", "service_providers", "claim_rules")
-TOP_LEVEL = ("groups", "users", "service_providers", "claim_rules")
+TOP_LEVEL = ("groups", "users", "service_providers", "claim_rules", "iam")
 USER_FIELDS = ("email", "first_name", "last_name", "is_active", "is_staff", "is_superuser")
 USER_KEYS = ("username", "password", "password_hash", *USER_FIELDS, "attributes", "groups")
 GROUP_KEYS = ("name", "description", "member_of")
@@ -347,6 +347,7 @@ class Plan:
     users: tuple[UserSpec, ...]
     service_providers: tuple[SpSpec, ...]
     claim_rules: tuple[RuleSpec, ...]
+    iam: Any = None  # idp.sts.fixtures.IamSpec; None: the file has no iam: section
 
 
 def check(data: Any, *, source: str, base_dir: Path | None = None) -> Plan:
@@ -362,7 +363,12 @@ def check(data: Any, *, source: str, base_dir: Path | None = None) -> Plan:
     users = _check_users(checker, checker.entries(data, "users"), known)
     sps = _check_sps(checker, checker.entries(data, "service_providers"), base_dir)
     rules = _check_rules(checker, checker.entries(data, "claim_rules"), "claim_rules")
-    return Plan(source, groups, users, sps, rules)
+    iam = None
+    if "iam" in data:  # the local STS's IAM slice (idp/sts/fixtures.py)
+        from .sts import fixtures as sts_fixtures
+
+        iam = sts_fixtures.check(checker, data["iam"], base_dir)
+    return Plan(source, groups, users, sps, rules, iam)
 
 
 def _check_groups(checker: _Checker, entries: list) -> tuple[GroupSpec, ...]:
@@ -726,6 +732,16 @@ def load(
         list(LoadedFixture.objects.select_for_update().filter(pk=1).values_list("pk"))
         writer = _Writer(plan, prune=prune, missing_only=missing_only)
         summary = writer.run()
+        if plan.iam is not None:
+            from .sts import fixtures as sts_fixtures
+
+            sts_fixtures.apply(
+                plan.iam,
+                _Checker(source),
+                prune=prune,
+                missing_only=missing_only,
+                now=timezone.now(),
+            )
         LoadedFixture.objects.update_or_create(
             pk=1,
             defaults={
@@ -773,6 +789,7 @@ def _stored(data: dict, plan: Plan, hashes: dict[str, str]) -> dict:
         "users": users,
         "service_providers": [spec.raw for spec in plan.service_providers],
         "claim_rules": data.get("claim_rules") or [],
+        **({"iam": plan.iam.raw} if plan.iam is not None else {}),
     }
 
 
@@ -1198,7 +1215,14 @@ def dump() -> dict:
         "users": users,
         "service_providers": sps,
         "claim_rules": [_rule_entry(rule) for rule in _ordered(rules.get(None, []))],
+        **_iam_dump(),
     }
+
+
+def _iam_dump() -> dict:
+    from .sts import fixtures as sts_fixtures
+
+    return sts_fixtures.dump()
 
 
 def _ordered(rules: list[ClaimRule]) -> list[ClaimRule]:

@@ -16,7 +16,8 @@ from idp.sts import state, views
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ACCOUNT = "111122223333"
+ACCOUNT = "123456789012"  # the demo seeds 111122223333 and 444455556666; this one is empty
+DEMO_PROVIDER = "arn:aws:iam::111122223333:saml-provider/fedmock"
 PROVIDER = f"arn:aws:iam::{ACCOUNT}:saml-provider/fedmock"
 TRUST = {
     "Version": "2012-10-17",
@@ -41,18 +42,25 @@ def fresh_state():
 @pytest.fixture
 def client(idp_url):
     """A boto3 client of the local IAM or STS; botocore's own checks off when asked."""
+    made = []
 
     def make(service, key=ACCOUNT, validate=True):
-        return boto3.client(
-            service,
-            endpoint_url=idp_url + "/aws/",
-            region_name="us-east-1",
-            aws_access_key_id=key,
-            aws_secret_access_key="local",
-            config=Config(parameter_validation=validate, retries={"max_attempts": 1}),
+        made.append(
+            boto3.client(
+                service,
+                endpoint_url=idp_url + "/aws/",
+                region_name="us-east-1",
+                aws_access_key_id=key,
+                aws_secret_access_key="local",
+                config=Config(parameter_validation=validate, retries={"max_attempts": 1}),
+            )
         )
+        return made[-1]
 
-    return make
+    yield make
+    # An open keep-alive connection would outlive the test in the live server's thread.
+    for made_client in made:
+        made_client.close()
 
 
 def error_of(excinfo) -> tuple[str, str, int, str]:
@@ -88,7 +96,10 @@ def test_saml_provider_lifecycle(demo, client):
         409,
     )
     # Another account (a 12-digit key names it, as LocalStack's do) has its own providers.
-    assert client("iam", key="444455556666").list_saml_providers()["SAMLProviderList"] == []
+    demo_providers = client("iam", key="444455556666").list_saml_providers()["SAMLProviderList"]
+    assert [entry["Arn"] for entry in demo_providers] == [
+        "arn:aws:iam::444455556666:saml-provider/fedmock"
+    ]
 
     iam.delete_saml_provider(SAMLProviderArn=arn)
     with pytest.raises(ClientError) as excinfo:
@@ -211,31 +222,21 @@ def test_create_role_refusals(demo, client, params, code, words):
 
 
 def test_sync_iam_provider_against_the_local_iam(demo, idp_url, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFEDMOCKLOCAL")
+    # The demo's snapshot was taken before IDP_BASE_URL became the live server's: stale,
+    # as IAM's copy is after an IdP moves, until sync_iam_provider updates it.
+    assert state.provider_metadata(DEMO_PROVIDER) != identity.metadata_xml()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFEDMOCKLOCAL")  # the default account's root
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    sync = ["sync_iam_provider", "--name", "fedmock", "--endpoint-url", idp_url + "/aws/"]
     out = io.StringIO()
-    call_command(
-        "sync_iam_provider",
-        "--name",
-        "fedmock",
-        "--endpoint-url",
-        idp_url + "/aws/",
-        stdout=out,
-        stderr=io.StringIO(),
-    )
+    call_command(*sync, stdout=out, stderr=io.StringIO())
+    assert f"Updated IAM SAML provider {DEMO_PROVIDER}" in out.getvalue()
+    assert state.provider_metadata(DEMO_PROVIDER) == identity.metadata_xml()
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCOUNT)  # an empty account: created there
+    call_command(*sync, stdout=out, stderr=io.StringIO())
     assert f"Created IAM SAML provider {PROVIDER}" in out.getvalue()
-    call_command(
-        "sync_iam_provider",
-        "--name",
-        "fedmock",
-        "--endpoint-url",
-        idp_url + "/aws/",
-        stdout=out,
-        stderr=io.StringIO(),
-    )
-    assert f"Updated IAM SAML provider {PROVIDER}" in out.getvalue()
-    stored = state.provider_metadata(PROVIDER).decode()
-    assert stored == identity.metadata_xml().decode()
+    assert state.provider_metadata(PROVIDER) == identity.metadata_xml()
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ def trust_policy(actions=("sts:AssumeRoleWithSAML", "sts:TagSession"), **extra_c
             "Version": "2012-10-17",
             "Statement": [
                 {
-                    "Sid": "FedmockUsers",
+                    "Sid": "FedmockSignIn",
                     "Effect": "Allow",
                     "Principal": {"Federated": PROVIDER},
                     "Action": list(actions),
@@ -41,8 +41,10 @@ def trust_policy(actions=("sts:AssumeRoleWithSAML", "sts:TagSession"), **extra_c
 
 
 @pytest.fixture
-def local_aws(demo, idp_url):
-    """IAM with the provider fedmock (this IdP's metadata) and the role Admin."""
+def local_aws(idp_url, demo):
+    """The demo's local IAM, as `make run` seeds it: the provider fedmock (this IdP's
+    metadata, snapshotted with IDP_BASE_URL already the live server's, hence the fixture
+    order) and the roles Admin, ReadOnly (111122223333) and Developer (444455556666)."""
     state.forget()
     made = []
 
@@ -60,9 +62,7 @@ def local_aws(demo, idp_url):
         )
         return made[-1]
 
-    iam = client("iam")
-    iam.create_saml_provider(Name="fedmock", SAMLMetadataDocument=identity.metadata_xml().decode())
-    iam.create_role(RoleName="Admin", AssumeRolePolicyDocument=trust_policy())
+    assert state.provider_metadata(PROVIDER) == identity.metadata_xml()
     yield client
     # An open keep-alive connection would outlive the test in the live server's thread.
     for made_client in made:
@@ -92,6 +92,21 @@ def refusal(excinfo) -> tuple[str, str, str]:
         response["Error"]["Code"],
         response["Error"]["Message"],
         response["ResponseMetadata"]["HTTPHeaders"].get("x-fedmock-explanation", ""),
+    )
+
+
+def test_the_demo_seeds_the_providers_and_roles(local_aws):
+    iam = local_aws("iam")
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"]] in (
+        ["Admin", "ReadOnly"],
+        ["ReadOnly", "Admin"],
+    )
+    developer = local_aws("iam", aws_access_key_id="444455556666", aws_secret_access_key="x")
+    assert developer.get_role(RoleName="Developer")["Role"]["AssumeRolePolicyDocument"] == (
+        json.loads(trust_policy().replace("111122223333", "444455556666"))
+    )
+    assert iam.get_role(RoleName="Admin")["Role"]["AssumeRolePolicyDocument"] == json.loads(
+        trust_policy()
     )
 
 

@@ -49,6 +49,9 @@ ROLE_ARN = re.compile(r"arn:aws:iam::([0-9]{12}):role(/(?:[\x21-\x7e]*/)?)([\w+=
 ROLE_PATH = re.compile(r"/|/[\x21-\x7e]{0,510}/")
 MAX_ROLES = 1000  # RolesPerAccount, the default quota
 SESSION_MIN, SESSION_MAX = 3600, 43200  # a role's MaxSessionDuration
+# A fixture's `metadata: fedmock` loaded before the IdP had a key: the snapshot of this
+# IdP's metadata is taken when the provider is first read (see fixtures.py).
+PENDING_SNAPSHOT = ""
 
 
 def validation_error(value: object, member: str, rule: str) -> StsError:
@@ -109,6 +112,12 @@ def _load(generation: int) -> None:
         backend.saml_providers.clear()
         backend.roles.clear()
     providers = list(SamlProvider.objects.order_by("id"))
+    for row in providers:
+        if row.metadata == PENDING_SNAPSHOT:
+            try:
+                row.metadata = _snapshot(row)
+            except StsError:  # no key yet: listed without a document, refused when used
+                pass
     roles = list(Role.objects.order_by("id"))
     filled: dict[str, object] = {}
     for account in sorted({row.account_id for row in [*providers, *roles]}):
@@ -157,7 +166,7 @@ def split_provider_arn(arn: str) -> tuple[str, str] | None:
     return (match[1], match[2]) if match else None
 
 
-def _check_metadata(document: str) -> None:
+def check_metadata(document: str) -> None:
     if not isinstance(document, str) or not METADATA_MIN <= len(document) <= METADATA_MAX:
         length = len(document) if isinstance(document, str) else 0
         bound = (
@@ -196,7 +205,7 @@ def create_provider(account_id: str, name: str, document: str, now: datetime.dat
         raise validation_error(
             name, "name", "Member must satisfy regular expression pattern: [\\w._-]+"
         )
-    _check_metadata(document)
+    check_metadata(document)
     try:
         with transaction.atomic():
             if SamlProvider.objects.filter(account_id=account_id).count() >= MAX_PROVIDERS:
@@ -228,7 +237,7 @@ def _provider_row(arn: str) -> SamlProvider:
 
 
 def update_provider(arn: str, document: str):
-    _check_metadata(document)
+    check_metadata(document)
     with transaction.atomic():
         row = _provider_row(arn)
         row.metadata = document
@@ -258,13 +267,34 @@ def provider_metadata(arn: str) -> bytes | None:
     if not parts:
         return None
     row = SamlProvider.objects.filter(account_id=parts[0], name=parts[1]).first()
-    return row.metadata.encode() if row else None
+    if row is None:
+        return None
+    return (row.metadata or _snapshot(row)).encode()
+
+
+def _snapshot(row: SamlProvider) -> str:
+    """This IdP's metadata, stored once for a provider whose fixture said `fedmock`."""
+    from idp import identity
+
+    try:
+        document = identity.metadata_xml().decode()
+    except SamlError as error:
+        raise StsError(
+            "InvalidIdentityToken",
+            errors.PROVIDER_NOT_FOUND.text,
+            (f"{row.arn} is to hold fedmock's metadata, but: {error.title}. {error.hint}",),
+        ) from None
+    # Only the first worker's snapshot counts; the others read it back.
+    if SamlProvider.objects.filter(pk=row.pk, metadata=PENDING_SNAPSHOT).update(metadata=document):
+        IamGeneration.bump()
+        return document
+    return SamlProvider.objects.get(pk=row.pk).metadata
 
 
 # --- roles ----------------------------------------------------------------------------
 
 
-def _check_trust_policy(document: str) -> None:
+def check_trust_policy(document: str) -> None:
     """The evaluator's own parser decides (MalformedPolicyDocument, LimitExceeded): a
     policy IAM stores is one the local STS can evaluate."""
     if not isinstance(document, str) or not document:
@@ -272,7 +302,7 @@ def _check_trust_policy(document: str) -> None:
     policy.parse_policy(document)
 
 
-def _check_role_params(name: str, path: str, max_session_duration: int) -> None:
+def check_role_params(name: str, path: str, max_session_duration: int) -> None:
     if not isinstance(name, str) or not ROLE_NAME.fullmatch(name):
         raise validation_error(
             name, "roleName", "Member must satisfy regular expression pattern: [\\w+=,.@-]+"
@@ -307,8 +337,8 @@ def create_role(
 ):
     from moto.iam.utils import random_role_id
 
-    _check_role_params(name, path, max_session_duration)
-    _check_trust_policy(trust_policy)
+    check_role_params(name, path, max_session_duration)
+    check_trust_policy(trust_policy)
     try:
         with transaction.atomic():
             # IAM role names are unique per account regardless of case.
@@ -364,7 +394,7 @@ def role_by_arn(arn: str) -> Role | None:
 
 
 def update_trust_policy(account_id: str, name: str, trust_policy: str) -> None:
-    _check_trust_policy(trust_policy)
+    check_trust_policy(trust_policy)
     with transaction.atomic():
         row = _role_row(account_id, name)
         row.trust_policy = trust_policy
