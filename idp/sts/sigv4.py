@@ -7,6 +7,8 @@ hand-written canonicaliser would drift from botocore's the first time either cha
 this one cannot. Pure: no Django, the door passes the request's parts in.
 """
 
+import datetime
+import hashlib
 import hmac
 import re
 from collections.abc import Mapping
@@ -26,6 +28,9 @@ _AUTHORIZATION = re.compile(
     re.ASCII,
 )
 _TIMESTAMP = re.compile(r"[0-9]{8}T[0-9]{6}Z", re.ASCII)
+# AWS refuses a signature whose X-Amz-Date is further than this from its own clock: a
+# request overheard once cannot be sent again for the rest of the credentials' life.
+SKEW = datetime.timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,49 @@ def parse(authorization: str, amz_date: str) -> Signature:
     )
 
 
+def _aws_time(instant: datetime.datetime) -> str:
+    return instant.astimezone(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def check_scope(signature: Signature, *, service: str, now: datetime.datetime) -> None:
+    """The credential scope's service and the timestamp, as AWS checks them before the
+    signature: a signature for another service or a stale (replayed) one is refused.
+    The region is not checked: a local endpoint stands in for every region, and botocore
+    signs a custom endpoint with whatever region the client was given."""
+    if signature.service != service:
+        raise StsError(
+            "SignatureDoesNotMatch",
+            f"Credential should be scoped to correct service: '{service}'. ",
+            (f"the Authorization header's credential scope names {signature.service!r}",),
+        )
+    try:
+        signed_at = datetime.datetime.strptime(signature.timestamp, "%Y%m%dT%H%M%SZ").replace(
+            tzinfo=datetime.UTC
+        )
+    except ValueError:
+        raise _incomplete(f"X-Amz-Date {signature.timestamp!r} is not a date") from None
+    if signed_at < now - SKEW:
+        raise StsError(
+            "SignatureDoesNotMatch",
+            f"Signature expired: {signature.timestamp} is now earlier than "
+            f"{_aws_time(now - SKEW)} ({_aws_time(now)} - 15 min.)",
+            (
+                f"X-Amz-Date {signature.timestamp} is more than 15 minutes before the server's "
+                "clock: a replayed request, or the client's clock is slow",
+            ),
+        )
+    if signed_at > now + SKEW:
+        raise StsError(
+            "SignatureDoesNotMatch",
+            f"Signature not yet current: {signature.timestamp} is still later than "
+            f"{_aws_time(now + SKEW)} ({_aws_time(now)} + 15 min.)",
+            (
+                f"X-Amz-Date {signature.timestamp} is more than 15 minutes after the server's "
+                "clock: the client's clock is fast",
+            ),
+        )
+
+
 def matches(
     signature: Signature,
     *,
@@ -85,6 +133,12 @@ def matches(
     """
     signed = {name: headers.get(name) for name in signature.signed_headers}
     if any(value is None for value in signed.values()):
+        return False
+    # botocore's canonical request takes the payload's hash from this header when it is
+    # present, not from the body: a signed UNSIGNED-PAYLOAD (or any other value) would let
+    # the body be changed under a valid signature. The header must be the body's hash.
+    declared = signed.get("x-amz-content-sha256")
+    if declared is not None and not hmac.compare_digest(declared, hashlib.sha256(body).hexdigest()):
         return False
     request = AWSRequest(method=method, url=url, headers=signed, data=body)
     request.context["timestamp"] = signature.timestamp

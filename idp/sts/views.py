@@ -32,8 +32,7 @@ from idp.models import AuditEvent
 from . import assertion, errors, policy, sigv4, state
 from .errors import StsError
 
-IAM_VERSION = "2010-05-08"
-STS_VERSION = "2011-06-15"
+VERSIONS = {"iam": "2010-05-08", "sts": "2011-06-15"}  # an action of another is unknown
 UNSIGNED = {"AssumeRoleWithSAML"}  # botocore sends it without credentials, as AWS allows
 EXPLANATION_HEADER = "X-Fedmock-Explanation"
 EXPLANATION_MAX = 4000  # one header line: proxies refuse very long ones
@@ -180,6 +179,13 @@ def query(request: HttpRequest) -> HttpResponse:
             ) from None
         call.action = action = values.get("Action", "")
         service, handler = ACTIONS.get(action, (None, None))
+        version = values.get("Version")
+        if handler is not None and version not in (None, VERSIONS[service]):
+            raise errors.UNKNOWN_ACTION.error(
+                f"{action} is a {service.upper()} action of API version {VERSIONS[service]}",
+                action=action,
+                version=version,
+            )
         if handler is None:
             raise errors.UNKNOWN_ACTION.error(
                 f"the local IAM and STS answer {', '.join(sorted(ACTIONS))}",
@@ -233,6 +239,11 @@ def _authenticate(request: HttpRequest, body: bytes, call: _Call) -> state.Calle
         raise errors.CREDENTIALS_INVALID.error(
             f"the session token sent with {issued.access_key_id} is not the one issued with it"
         )
+    sigv4.check_scope(
+        signature,
+        service="sts" if call.action in STS_ACTIONS else "iam",
+        now=clock.system_now(),  # the signer's clock against ours; IDP_CLOCK_OFFSET is not
+    )
     url = f"{request.scheme}://{request.get_host()}{request.path}"
     if request.META.get("QUERY_STRING"):
         url += "?" + request.META["QUERY_STRING"]

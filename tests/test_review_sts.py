@@ -1,0 +1,134 @@
+"""Review of issue 10 (sts): the local STS's SigV4 check, refusals a request signed with
+issued credentials must meet, and the Query door's Version."""
+
+import datetime
+import hashlib
+from unittest import mock
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from django.test import Client
+
+from idp import clock
+from idp.sts import state
+from idp.sts.models import Role
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+BODY = b"Action=GetCallerIdentity&Version=2011-06-15"
+
+
+@pytest.fixture
+def issued(demo, monkeypatch):
+    """A role session of the local STS, and the server's clock held at NOW."""
+    monkeypatch.setattr(clock, "system_now", lambda: NOW)
+    state.forget()
+    role = Role.objects.get(account_id="111122223333", name="Admin")
+    return state.issue_role_session(role, "alice", 3600, clock.now(), action="AssumeRoleWithSAML")
+
+
+def signed_headers(issued, body, *, service="sts", region="us-east-1", at=NOW, extra=None):
+    """What botocore sends: the request signed at `at` with the issued secret."""
+    with mock.patch("botocore.auth.get_current_datetime", lambda: at.replace(tzinfo=None)):
+        return _signed_headers(issued, body, service, region, extra)
+
+
+def _signed_headers(issued, body, service, region, extra):
+    request = AWSRequest(
+        method="POST",
+        url="http://testserver/aws/",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", **(extra or {})},
+    )
+    SigV4Auth(
+        Credentials(issued.access_key_id, issued.secret_access_key, issued.session_token),
+        service,
+        region,
+    ).add_auth(request)
+    return dict(request.headers.items())
+
+
+def post(body, headers):
+    meta = {"HTTP_HOST": "testserver"}
+    for name, value in headers.items():
+        if name.lower() != "content-type":
+            meta["HTTP_" + name.upper().replace("-", "_")] = value
+    return Client().post(
+        "/aws/", data=body, content_type="application/x-www-form-urlencoded", **meta
+    )
+
+
+def code_of(response) -> str:
+    text = response.content.decode()
+    return text[text.index("<Code>") + 6 : text.index("</Code>")] if "<Code>" in text else ""
+
+
+def test_a_correctly_signed_request_passes(issued):
+    response = post(BODY, signed_headers(issued, BODY))
+    assert response.status_code == 200, response.content
+    assert b"assumed-role/Admin/alice" in response.content
+
+
+@pytest.mark.parametrize(
+    "case, signing, words",
+    [
+        ("another service", {"service": "s3"}, "scoped to correct service: 'sts'"),
+        ("IAM's scope for STS", {"service": "iam"}, "scoped to correct service: 'sts'"),
+        ("replayed an hour later", {"at": NOW - datetime.timedelta(hours=1)}, "expired"),
+        ("16 minutes late", {"at": NOW - datetime.timedelta(minutes=16)}, "expired"),
+        ("from the future", {"at": NOW + datetime.timedelta(minutes=16)}, "not yet current"),
+    ],
+)
+def test_a_signature_for_another_service_or_time_is_refused(issued, case, signing, words):
+    response = post(BODY, signed_headers(issued, BODY, **signing))
+    assert response.status_code == 403 and code_of(response) == "SignatureDoesNotMatch"
+    assert words in response.content.decode()
+    assert response["X-Fedmock-Explanation"]
+
+
+@pytest.mark.parametrize(
+    "signing",
+    [
+        {"at": NOW - datetime.timedelta(minutes=14)},
+        {"at": NOW + datetime.timedelta(minutes=14)},
+        {"region": "eu-west-1"},  # a custom endpoint is signed with the client's region
+    ],
+)
+def test_skew_within_15_minutes_and_any_region_pass(issued, signing):
+    assert post(BODY, signed_headers(issued, BODY, **signing)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "declared",
+    ["UNSIGNED-PAYLOAD", hashlib.sha256(b"another body").hexdigest()],
+)
+def test_a_signed_payload_hash_must_be_the_bodys(issued, declared):
+    """botocore takes the payload hash from X-Amz-Content-SHA256 when it is signed: without
+    a check, a body changed under a signature covering UNSIGNED-PAYLOAD passed."""
+    headers = signed_headers(issued, BODY, extra={"X-Amz-Content-SHA256": declared})
+    altered = BODY + b"&RoleSessionName=other"
+    response = post(altered, headers)
+    assert response.status_code == 403 and code_of(response) == "SignatureDoesNotMatch"
+
+
+def test_a_signed_payload_hash_that_is_the_bodys_passes(issued):
+    declared = hashlib.sha256(BODY).hexdigest()
+    headers = signed_headers(issued, BODY, extra={"X-Amz-Content-SHA256": declared})
+    assert post(BODY, headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        ({"Action": "AssumeRoleWithSAML", "Version": "2010-05-08"}, 400, "InvalidAction"),
+        ({"Action": "ListRoles", "Version": "2011-06-15"}, 400, "InvalidAction"),
+        ({"Action": "GetCallerIdentity", "Version": "\x00"}, 400, "InvalidAction"),
+        ({"Action": "AssumeRoleWithSAML"}, 400, "ValidationError"),  # no Version: parsed
+    ],
+)
+def test_an_action_of_another_api_version_is_unknown(demo, body, status, code):
+    response = Client().post("/aws/", body)
+    assert response.status_code == status and code_of(response) == code
