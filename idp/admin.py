@@ -499,7 +499,16 @@ class SigningKeyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "flow", "username", "sp_entity_id", "outcome", "roles", "fault"]
+    list_display = [
+        "created_at",
+        "flow",
+        "username",
+        "sp_entity_id",
+        "outcome",
+        "roles",
+        "fault",
+        "summary",
+    ]
     list_filter = ["outcome", "flow", "sp_entity_id"]
     search_fields = ["username", "sp_entity_id", "request_id", "response_id", "detail"]
     date_hierarchy = "created_at"
@@ -509,6 +518,13 @@ class AuditEventAdmin(admin.ModelAdmin):
         """sso.py opens the detail of a deliberately broken response with FAULT …."""
         first = event.detail.partition("\n")[0]
         return "⚠ " + first.partition(": ")[0] if first.startswith("FAULT ") else ""
+
+    @admin.display(description="detail")
+    def summary(self, event: AuditEvent) -> str:
+        """The first line: a refusal's title, or the local STS's "Code: message"; the
+        rest (the STS's explanation) is on the event's page and searchable."""
+        first = event.detail.partition("\n")[0]
+        return first if len(first) <= 160 else first[:159] + "…"
 
     def has_add_permission(self, request) -> bool:
         return False

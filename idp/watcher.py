@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from . import audit, cache, keys, replay, sessions
+from . import audit, cache, clock, keys, replay, sessions
+from .sts import state as sts_state
 
 logger = logging.getLogger("fedmock.watcher")
 
@@ -23,7 +24,8 @@ _last_prune = float("-inf")
 
 
 def prune_expired() -> None:
-    """Drop answered-request claims and session revocations that can no longer matter."""
+    """Drop answered-request claims, session revocations and STS credentials that can no
+    longer matter."""
     global _last_prune
     if time.monotonic() - _last_prune < PRUNE_EVERY_SECONDS:
         return
@@ -31,6 +33,8 @@ def prune_expired() -> None:
     now = timezone.now()
     replay.prune(now)
     sessions.prune(now)
+    # Their expiry was stamped on the IdP's clock (IDP_CLOCK_OFFSET), so judged by it.
+    sts_state.prune_credentials(clock.now())
 
 
 def _refresh() -> None:

@@ -19,6 +19,8 @@ NOT_IN_ADMIN: dict[str, str] = {
     "axes.AccessLog.logout_time": _AXES_LOGS,
     "axes.AccessLog.session_hash": _AXES_LOGS,
     "axes.AccessFailureLog.locked_out": _AXES_LOGS,
+    "sts.IssuedCredential.secret_access_key": "a secret: on no admin page (idp/sts/admin.py)",
+    "sts.IssuedCredential.session_token": "a secret: on no admin page (idp/sts/admin.py)",
 }
 
 
