@@ -125,10 +125,61 @@ def test_a_signed_payload_hash_that_is_the_bodys_passes(issued):
     [
         ({"Action": "AssumeRoleWithSAML", "Version": "2010-05-08"}, 400, "InvalidAction"),
         ({"Action": "ListRoles", "Version": "2011-06-15"}, 400, "InvalidAction"),
-        ({"Action": "GetCallerIdentity", "Version": "\x00"}, 400, "InvalidAction"),
+        ({"Action": "GetCallerIdentity", "Version": "1999-01-01"}, 400, "InvalidAction"),
         ({"Action": "AssumeRoleWithSAML"}, 400, "ValidationError"),  # no Version: parsed
     ],
 )
 def test_an_action_of_another_api_version_is_unknown(demo, body, status, code):
     response = Client().post("/aws/", body)
     assert response.status_code == status and code_of(response) == code
+
+
+ROOT_SIGNATURE = (
+    "AWS4-HMAC-SHA256 Credential=111122223333/20300102/us-east-1/{service}/aws4_request, "
+    "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"Action": "GetRole", "Version": "2010-05-08", "RoleName": "Admin\x00"},
+        {"Action": "GetSAMLProvider", "SAMLProviderArn": "arn:aws:iam::1:saml-provider/a\x00"},
+        {"Action": "DeleteRole", "RoleName": "\x00"},
+        {"Action": "Get\x00CallerIdentity"},
+        {"Action": "GetCallerIdentity", "Junk\x00": "1"},
+        {"Action": "AssumeRoleWithSAML", "RoleArn": "arn:aws:iam::111122223333:role/A\x00"},
+    ],
+)
+def test_a_nul_character_never_reaches_a_lookup_or_the_audit(demo, body):
+    """PostgreSQL refuses a NUL in SQL text (a DataError, hence a 500): before, GetRole
+    looked the name up and the audit stored it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from idp.models import AuditEvent
+
+    service = "iam" if "Role" in body["Action"] and "Assume" not in body["Action"] else "sts"
+    with CaptureQueriesContext(connection) as queries:
+        response = Client().post(
+            "/aws/",
+            body,
+            HTTP_AUTHORIZATION=ROOT_SIGNATURE.format(service=service),
+            HTTP_X_AMZ_DATE="20300102T030405Z",
+        )
+    assert response.status_code == 400 and code_of(response) == "ValidationError"
+    assert "NUL" in response["X-Fedmock-Explanation"]
+    assert not any("\x00" in str(query["sql"]) for query in queries.captured_queries)
+    assert not any("\x00" in str(value) for value in AuditEvent.objects.values_list())
+
+
+def test_an_access_key_with_a_control_character_is_an_incomplete_signature(demo):
+    response = Client().post(
+        "/aws/",
+        {"Action": "GetCallerIdentity"},
+        HTTP_AUTHORIZATION=ROOT_SIGNATURE.replace("111122223333", "ASIA\x00X").format(
+            service="sts"
+        ),
+        HTTP_X_AMZ_DATE="20300102T030405Z",
+    )
+    assert response.status_code == 400 and code_of(response) == "IncompleteSignature"

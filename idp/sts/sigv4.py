@@ -22,7 +22,7 @@ from .errors import StsError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 _AUTHORIZATION = re.compile(
-    r"AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/,\s]+)/(?P<date>[0-9]{8})/(?P<region>[^/,\s]+)/"
+    r"AWS4-HMAC-SHA256\s+Credential=(?P<key>[\w.+=@-]{1,128})/(?P<date>[0-9]{8})/(?P<region>[^/,\s]+)/"
     r"(?P<service>[^/,\s]+)/aws4_request\s*,\s*SignedHeaders=(?P<headers>[a-z0-9;_.-]+)\s*,"
     r"\s*Signature=(?P<signature>[0-9a-f]{64})\s*",
     re.ASCII,

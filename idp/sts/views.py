@@ -177,6 +177,7 @@ def query(request: HttpRequest) -> HttpResponse:
                 "The request is too large.",
                 (f"Django refused the body: {error} (DATA_UPLOAD_MAX_MEMORY_SIZE)",),
             ) from None
+        _refuse_nul(values)
         call.action = action = values.get("Action", "")
         service, handler = ACTIONS.get(action, (None, None))
         version = values.get("Version")
@@ -199,6 +200,21 @@ def query(request: HttpRequest) -> HttpResponse:
     except StsError as error:
         _audit(call, request_id, error)
         return _refusal(error, request_id)
+
+
+def _refuse_nul(values: dict[str, str]) -> None:
+    """PostgreSQL cannot hold a NUL character: one in a parameter reaching a lookup or the
+    audit is a DataError (a 500). No AWS name or value has one, so it is refused first."""
+    for key, value in values.items():
+        if "\x00" in key or "\x00" in value:
+            member = _lower_camel(key.replace("\x00", "\\x00"))[:64]
+            raise errors.constraint(
+                None,
+                member,
+                "Member must not contain a NUL character",
+                (f"the parameter {member} holds a NUL character",),
+                sensitive=True,
+            )
 
 
 def _audit(call: _Call, request_id: str, error: StsError | None, detail: str = "") -> None:
