@@ -30,6 +30,7 @@ REALM = "fedmock ECP"
 CONTENT_TYPES = frozenset(
     {"text/xml", "application/xml", "application/soap+xml", "application/vnd.paos+xml"}
 )
+USERNAME_MAX = 150  # User.username's max_length, the login form's bound
 _SOAP_DOOR = "fedmock_soap_door"  # marks the request, so a lockout answers in SOAP too
 
 
@@ -69,6 +70,14 @@ def _credentials(request: HttpRequest) -> tuple[str, str]:
     username, colon, password = decoded.partition(":")
     if not colon or not username or not password:
         raise _no_credentials("The Basic credentials must be user-name:password, both non-empty.")
+    # What the login form's fields refuse before authenticate() runs: a NUL (PostgreSQL
+    # cannot hold one, in the user lookup or axes' failure log) and a user name longer
+    # than any user's (axes keeps it in a varchar(255)). Not a failed sign-in: no count.
+    if "\x00" in decoded or len(username) > USERNAME_MAX:
+        raise _no_credentials(
+            f"The Basic credentials hold a NUL character or a user name over {USERNAME_MAX} "
+            "characters; no user has either."
+        )
     return username, password
 
 

@@ -14,6 +14,26 @@ from django.test import Client
 from idp import clock
 from idp.sts import state
 from idp.sts.models import Role
+from tests import test_ecp
+from tests.test_ecp import sps  # noqa: F401 (a fixture)
+
+
+def sql_parameters(run) -> list[str]:
+    """Every parameter sent to the database while `run()` runs (Django's captured SQL is
+    SQLite's QUOTE() of them, which ends a string at its first NUL)."""
+    from django.db import connection
+
+    sent: list[str] = []
+
+    def spy(execute, sql, params, many, context):
+        rows = params if many else [params]
+        sent.extend(str(value) for row in rows or () for value in (row or ()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        run()
+    return sent
+
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +203,28 @@ def test_an_access_key_with_a_control_character_is_an_incomplete_signature(demo)
         HTTP_X_AMZ_DATE="20300102T030405Z",
     )
     assert response.status_code == 400 and code_of(response) == "IncompleteSignature"
+
+
+# --- the ECP door ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "username, password",
+    [
+        ("ali\x00ce", "alice"),
+        ("alice", "ali\x00ce"),
+        ("a" * 151, "alice"),  # the login form's (User.username's) bound
+    ],
+)
+def test_ecp_credentials_the_login_form_would_refuse_reach_no_query(sps, username, password):  # noqa: F811
+    """The form's fields refuse a NUL (PostgreSQL cannot hold one: a DataError, a 500) and a
+    user name over 150 characters (axes stores it in a varchar(255)); HTTP Basic had no
+    field in between, so both reached authenticate(), the failure log and the audit."""
+    responses = []
+    sent = sql_parameters(
+        lambda: responses.append(
+            test_ecp.post(Client(), test_ecp.envelope(), test_ecp.basic(username, password))
+        )
+    )
+    assert responses[0].status_code == 401 and "WWW-Authenticate" in responses[0]
+    assert not any("\x00" in value or "a" * 151 in value for value in sent)
