@@ -3,6 +3,7 @@ issued credentials must meet, and the Query door's Version."""
 
 import datetime
 import hashlib
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -228,3 +229,45 @@ def test_ecp_credentials_the_login_form_would_refuse_reach_no_query(sps, usernam
     )
     assert responses[0].status_code == 401 and "WWW-Authenticate" in responses[0]
     assert not any("\x00" in value or "a" * 151 in value for value in sent)
+
+
+# --- fedmock configure-profile ---------------------------------------------------------
+
+
+def test_configure_profile_writes_through_a_symlinked_config(tmp_path):
+    """Before, the new file replaced the link: the user's dotfile repository kept the old
+    config and ~/.aws/config stopped being a link."""
+    from tests.test_cli import EXISTING, Run, configure
+
+    run = Run(tmp_path)
+    target = tmp_path / "dotfiles" / "aws-config"
+    target.parent.mkdir()
+    target.write_bytes(EXISTING)
+    link = Path(run.environ["AWS_CONFIG_FILE"])
+    link.parent.mkdir()
+    link.symlink_to(target)
+    configure(run, "work")
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert b"--user alice" in target.read_bytes()
+    assert b"# my AWS config: keep this comment" in target.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "argument, value",
+    [
+        ("--user", "alice\n[profile evil]\ncredential_process = /bin/sh -c id"),
+        ("--idp", "http://127.0.0.1:8000/\r\nregion = x"),
+    ],
+)
+def test_configure_profile_refuses_a_line_break_in_a_value(tmp_path, argument, value):
+    from tests.test_cli import EXISTING, PROFILE_ARGS, Run
+
+    run = Run(tmp_path)
+    path = Path(run.environ["AWS_CONFIG_FILE"])
+    path.parent.mkdir()
+    path.write_bytes(EXISTING)
+    args = list(PROFILE_ARGS)
+    args[args.index(argument) + 1] = value
+    code, out, err = run("configure-profile", "work", *args, "--command", "/bin/fm")
+    assert code == 2 and err.count("\n") == 1 and "control character" in err
+    assert path.read_bytes() == EXISTING

@@ -41,6 +41,16 @@ def _header_name(line: bytes) -> bytes | None:
 
 
 def render_section(name: str, settings: list[tuple[str, str]], newline: bytes) -> bytes:
+    for key, value in settings:
+        # A line break in a value (an --idp or --user with one) would end our section and
+        # start lines of the user's own: refused, the file untouched.
+        if any(ord(char) < 0x20 or char == "\x7f" for char in key + value):
+            raise CliError(
+                "usage",
+                f"the {key} setting {value[:80]!r} holds a control character (a line break?)",
+                "pass --idp, --user and the role without line breaks",
+                status=2,
+            )
     header = "[default]" if name == "default" else f"[profile {name}]"
     lines = [header] + [f"{key} = {value}" for key, value in settings]
     return newline.join(line.encode() for line in lines) + newline
@@ -73,7 +83,11 @@ def with_profile(original: bytes, name: str, settings: list[tuple[str, str]]) ->
 
 
 def write_profile(path: Path, name: str, settings: list[tuple[str, str]]) -> bool:
-    """Write the profile; True if it replaced an existing one."""
+    """Write the profile; True if it replaced an existing one.
+
+    A symlinked config (dotfile managers keep ~/.aws/config in a repository) is written
+    through: the rename replaces the file it points to, not the link."""
+    path = Path(os.path.realpath(path))
     try:
         original = path.read_bytes()
         mode = path.stat().st_mode & 0o777
