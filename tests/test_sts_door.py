@@ -171,6 +171,15 @@ def test_role_lifecycle(demo, client):
         iam.update_assume_role_policy(RoleName="Admin", PolicyDocument="{not json")
     assert error_of(excinfo)[0] == "MalformedPolicyDocument"
 
+    iam.update_role(RoleName="Admin", Description="admins", MaxSessionDuration=3600)
+    iam.update_role(RoleName="Admin", MaxSessionDuration=43200)  # the description stays
+    got = iam.get_role(RoleName="Admin")["Role"]
+    assert (got["MaxSessionDuration"], got.get("Description")) == (43200, "admins")
+    with pytest.raises(ClientError) as excinfo:
+        iam.update_role(RoleName="Admin", MaxSessionDuration=43201)
+    assert error_of(excinfo)[0] == "ValidationError"
+    assert iam.get_role(RoleName="Admin")["Role"]["MaxSessionDuration"] == 43200
+
     iam.delete_role(RoleName="Admin")
     with pytest.raises(ClientError) as excinfo:
         iam.get_role(RoleName="Admin")

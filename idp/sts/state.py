@@ -402,6 +402,21 @@ def update_trust_policy(account_id: str, name: str, trust_policy: str) -> None:
         _changed()
 
 
+def update_role(
+    account_id: str, name: str, max_session_duration: int | None, description: str | None
+) -> None:
+    """UpdateRole: the role's maximum session and description; what is not sent stays."""
+    with transaction.atomic():
+        row = _role_row(account_id, name)
+        if max_session_duration is not None:
+            check_role_params(row.name, row.path, max_session_duration)
+            row.max_session_duration = max_session_duration
+        if description is not None:
+            row.description = description
+        row.save(update_fields=["max_session_duration", "description"])
+        _changed()
+
+
 def delete_role(account_id: str, name: str) -> None:
     with transaction.atomic():
         _role_row(account_id, name).delete()
@@ -462,8 +477,9 @@ def _store(
         user_id=user_id,
         action=action,
         issued_at=now,
-        # The IdP's clock, so IDP_CLOCK_OFFSET expires them without sleeping.
-        expires_at=now + datetime.timedelta(seconds=duration),
+        # The IdP's clock, so IDP_CLOCK_OFFSET expires them without sleeping; whole
+        # seconds, as AWS's Expiration is written.
+        expires_at=(now + datetime.timedelta(seconds=duration)).replace(microsecond=0),
         source_identity=source_identity,
     )
 

@@ -364,6 +364,16 @@ def update_assume_role_policy(params, caller, call):
     return {}
 
 
+def update_role(params, caller, call):
+    state.update_role(
+        _account(caller),
+        params["RoleName"],
+        params.get("MaxSessionDuration"),
+        params.get("Description"),
+    )
+    return {}
+
+
 def delete_role(params, caller, call):
     state.delete_role(_account(caller), params["RoleName"])
     return {}
@@ -587,6 +597,7 @@ IAM_ACTIONS = {
     "CreateRole": create_role,
     "GetRole": get_role,
     "UpdateAssumeRolePolicy": update_assume_role_policy,
+    "UpdateRole": update_role,
     "DeleteRole": delete_role,
     "ListRoles": list_roles,
 }
