@@ -15,29 +15,9 @@ from idp.models import AuditEvent
 from idp.saml import aws
 from idp.sts import state
 
+from .sts_support import ADMIN, PROVIDER, SIGNIN, trust_policy
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ADMIN = "arn:aws:iam::111122223333:role/Admin"
-PROVIDER = "arn:aws:iam::111122223333:saml-provider/fedmock"
-SIGNIN = "https://signin.aws.amazon.com/saml"
-
-
-def trust_policy(actions=("sts:AssumeRoleWithSAML", "sts:TagSession"), **extra_conditions) -> str:
-    """The demo's: the demo's users carry session tags, so TagSession is allowed too."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "FedmockSignIn",
-                    "Effect": "Allow",
-                    "Principal": {"Federated": PROVIDER},
-                    "Action": list(actions),
-                    "Condition": {"StringEquals": {"SAML:aud": SIGNIN, **extra_conditions}},
-                }
-            ],
-        }
-    )
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ explanation says, and the request it names must succeed. The success next to eac
 is what makes the refusal the check's doing and not some other fault of the request."""
 
 import io
-import json
 from dataclasses import dataclass, field
 
 import boto3
@@ -22,31 +21,9 @@ from idp.models import AuditEvent, PersistentNameID
 from idp.saml import aws
 from idp.sts import state
 
+from .sts_support import ACCOUNT, ADMIN, PROVIDER, READ_ONLY, trust_policy
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ACCOUNT = "111122223333"
-ADMIN = f"arn:aws:iam::{ACCOUNT}:role/Admin"
-READ_ONLY = f"arn:aws:iam::{ACCOUNT}:role/ReadOnly"
-PROVIDER = f"arn:aws:iam::{ACCOUNT}:saml-provider/fedmock"
-SIGNIN = "https://signin.aws.amazon.com/saml"
-
-
-def trust_policy(actions=("sts:AssumeRoleWithSAML", "sts:TagSession"), **conditions) -> str:
-    """The demo's trust policy, with other actions or more StringEquals conditions."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "FedmockSignIn",
-                    "Effect": "Allow",
-                    "Principal": {"Federated": PROVIDER},
-                    "Action": list(actions),
-                    "Condition": {"StringEquals": {"SAML:aud": SIGNIN, **conditions}},
-                }
-            ],
-        }
-    )
 
 
 @dataclass
