@@ -67,6 +67,22 @@ SAML_ATTRIBUTE_KEYS: dict[str, tuple[str, bool]] = {
     _EDUORG + "5": ("saml:eduorgsuperioruri", True),
     _EDUORG + "6": ("saml:eduorgwhitepagesuri", True),
     "urn:oid:2.5.4.3": ("saml:cn", True),
+    # The same page's Active Directory and X.500 tables (the X.500 names as AWS prints
+    # them, bare OIDs, typos included: 2.4.5.42, 0.9.2342.19200300.100.1.45). The
+    # condition-keys reference marks these keys [] too; a single value stays a string.
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name": ("saml:name", False),
+    "http://schemas.xmlsoap.org/claims/CommonName": ("saml:commonName", False),
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname": ("saml:givenName", False),
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname": ("saml:surname", False),
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": ("saml:mail", False),
+    "http://schemas.microsoft.com/ws/2008/06/identity/claims/primarygroupsid": ("saml:uid", False),
+    "2.5.4.3": ("saml:commonName", False),
+    "2.5.4.4": ("saml:surname", False),
+    "2.4.5.42": ("saml:givenName", False),
+    "2.5.4.45": ("saml:x500UniqueIdentifier", False),
+    "0.9.2342.19200300100.1.1": ("saml:uid", False),
+    "0.9.2342.19200300100.1.3": ("saml:mail", False),
+    "0.9.2342.19200300.100.1.45": ("saml:organizationStatus", False),
 }
 
 
@@ -118,6 +134,12 @@ class ValidatedAssertion:
             if mapped is None or not values:
                 continue
             key, multi = mapped
+            if key in context:
+                # Two claims for one key (AD's and X.500's mail): AWS maps only one ("You
+                # should include only one claim per AWS context key"); fedmock keeps both.
+                previous = context[key]
+                values = (*(previous if isinstance(previous, list) else [previous]), *values)
+                multi = True
             context[key] = list(values) if multi or len(values) > 1 else values[0]
         if self.tags:
             context["aws:TagKeys"] = list(self.tags)
@@ -507,6 +529,15 @@ def _check_recipient(root, assertion) -> str:
             f"The assertion's Audience is {', '.join(given) or '(none)'}; for Recipient "
             f"{recipient} AWS accepts only {form.audience} (R10), in every AudienceRestriction.",
             f"Set the SP's entity ID (audience) to {form.audience}.",
+            *(
+                [
+                    "The IAM User Guide also lists https://signin.aws.amazon.com/saml as an "
+                    "Audience; fedmock follows its rule R10, which names only "
+                    f"{form.audience}."
+                ]
+                if aws.SIGNIN_ACS in given
+                else []
+            ),
         )
     return recipient
 
