@@ -41,7 +41,12 @@ Work is bounded: the policy has AWS's hard cap on length (4,096 characters witho
 white space; the default quota is 2,048, which IAM enforces when the policy is stored),
 and wildcards match by bit-parallel simulation of the pattern, one step per character
 of the request value, whatever the pattern: no regular expression is built from policy
-text, and no backtracking.
+text, and no backtracking. A step costs more as the pattern grows, and a policy variable
+can grow a pattern to the size of a request value (up to the assertion's 100,000
+characters), so a pattern without wildcards is compared as text, each condition is
+judged once for all the request's actions, and an evaluation that would take more than
+MAX_MATCH_WORK steps of a 64-character pattern stops and refuses the request (the
+explanation says so; AWS documents no such limit, and no sane policy comes near it).
 """
 
 import datetime
@@ -57,6 +62,7 @@ from .errors import (
     POLICY_INVALID_PRINCIPAL,
     POLICY_PROHIBITED_FIELD,
     POLICY_SYNTAX,
+    POLICY_TRUST_ACTIONS,
     StsError,
 )
 
@@ -67,6 +73,10 @@ TRUST_POLICY_HARD_MAX = 4096
 # The API parameter's own limit (botocore's policyDocumentType): text beyond it is
 # refused before any parsing, white space or not.
 POLICY_DOCUMENT_MAX_TEXT = 131072
+
+# Under a second of matching (see the module's note); 100 wildcard conditions over
+# 1,000-character values spend a fortieth of it.
+MAX_MATCH_WORK = 4_000_000
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 _STATEMENT_FIELDS = frozenset(
@@ -179,13 +189,18 @@ class GlobSet:
         self._start = self._closure(start)
         self._accept = accept
         self.steps = 0
+        # What one character costs, in steps of a 64-character automaton: Python's
+        # integer operations take time in proportion to the integer's width.
+        self.weight = 1 + bit // 64
 
     def _closure(self, states: int) -> int:
         # A `*` also matches nothing: being before it is being after it. Runs of `*`
         # were merged, so one shift reaches the character after the star.
         return states | ((states & self._star) << 1)
 
-    def match(self, value: str) -> bool:
+    def match(self, value: str, work: "Work | None" = None) -> bool:
+        if work is not None:
+            work.spend(len(value) * self.weight)
         states = self._start
         self.steps = 0
         for ch in value:
@@ -195,6 +210,26 @@ class GlobSet:
             if not states:
                 break
         return bool(states & self._accept)
+
+
+class Work:
+    """The matching work one evaluation may still spend (MAX_MATCH_WORK)."""
+
+    def __init__(self, budget: int = MAX_MATCH_WORK):
+        self.left = budget
+
+    def spend(self, steps: int) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise _TooMuchWork
+
+
+class _TooMuchWork(Exception):
+    pass
+
+
+def _is_literal(pattern: "str | Sequence[str]") -> bool:
+    return not any(isinstance(token, Wildcard) for token in _tokens(pattern))
 
 
 # --- Parsing ------------------------------------------------------------------------
@@ -365,6 +400,12 @@ def _parse_statement(index: int, raw: object, *, variables: bool) -> Statement:
             raise _malformed(
                 _NO_VENDOR, f"{where}: action {action!r} has no service prefix such as sts:."
             )
+        if action != "*" and action.split(":", 1)[0].lower() != "sts":
+            # A trust policy says who may assume the role: IAM refuses any other service.
+            raise POLICY_TRUST_ACTIONS.error(
+                f"{where}: action {action!r} is not an STS action; a trust policy names "
+                "sts:AssumeRoleWithSAML, sts:TagSession, sts:SetSourceIdentity and the like."
+            )
     if ("Principal" in raw) == ("NotPrincipal" in raw):
         raise _malformed(
             "Missing required field Principal",
@@ -497,7 +538,10 @@ def _number(text: str) -> Decimal | None:
 def _date(text: str) -> datetime.datetime | None:
     text = text.strip()
     if text.isdigit() and len(text) <= 12:
-        return datetime.datetime.fromtimestamp(int(text), datetime.UTC)
+        try:
+            return datetime.datetime.fromtimestamp(int(text), datetime.UTC)
+        except (OverflowError, ValueError, OSError):  # beyond year 9999
+            return None
     if len(text) > 64:
         return None
     try:
@@ -545,7 +589,7 @@ class _Matcher:
     """One condition's policy values, compiled once: `positive(v)` is True when the
     request value v matches at least one of them under the operator's positive form."""
 
-    def __init__(self, condition: Condition, patterns: "Sequence[str | Sequence[str]]"):
+    def __init__(self, condition: Condition, patterns: "Sequence[str | Sequence[str]]", work: Work):
         # `patterns`: the policy's values, as text or (after policy variables) as tokens.
         base = condition.base
         self.base = base
@@ -557,7 +601,10 @@ class _Matcher:
             lowered = frozenset(v.lower() for v in values)
             self.positive = lambda v: v.lower() in lowered
         elif base in ("StringLike", "StringNotLike"):
-            self.positive = GlobSet(patterns).match
+            # A pattern without wildcards (often one policy variable) is plain text.
+            literal = frozenset("".join(p) for p in patterns if _is_literal(p))
+            glob = GlobSet(p for p in patterns if not _is_literal(p))
+            self.positive = lambda v: v in literal or bool(glob.patterns and glob.match(v, work))
         elif base == "Bool":
             lowered = frozenset(v.lower() for v in values)
             self.positive = lambda v: v.lower() in lowered
@@ -573,7 +620,7 @@ class _Matcher:
             # Each of the six colon-separated parts is matched on its own, with wildcards,
             # case-sensitively; ArnEquals is ArnLike (AWS documents the two alike).
             globs = [tuple(GlobSet((part,)) for part in _arn_parts(p)) for p in patterns]
-            self.positive = lambda v: _arn_match(v, globs)
+            self.positive = lambda v: _arn_match(v, globs, work)
         elif base in ("IpAddress", "NotIpAddress"):
             networks = [_network(v) for v in values]
             self.positive = lambda v: _ip_match(v, networks)
@@ -609,17 +656,17 @@ def _arn_parts(pattern: "str | Sequence[str]") -> tuple[Sequence[str], ...]:
         return tuple(parts) if len(parts) == 6 else (pattern,)  # not an ARN: the whole text
     token_parts: list[list[str]] = [[]]
     for piece in pattern:
-        if piece == ":" and not isinstance(piece, Wildcard) and len(token_parts) < 6:
+        if piece == ":" and len(token_parts) < 6:
             token_parts.append([])
         else:
             token_parts[-1].append(piece)
     return tuple(token_parts) if len(token_parts) == 6 else (pattern,)
 
 
-def _arn_match(value: str, globs: list[tuple[GlobSet, ...]]) -> bool:
+def _arn_match(value: str, globs: list[tuple[GlobSet, ...]], work: Work) -> bool:
     parts = _arn_parts(value)
     return any(
-        len(glob) == len(parts) and all(g.match(p) for g, p in zip(glob, parts, strict=True))
+        len(glob) == len(parts) and all(g.match(p, work) for g, p in zip(glob, parts, strict=True))
         for glob in globs
     )
 
@@ -629,7 +676,7 @@ def _ip_match(value: str, networks) -> bool:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
         return False
-    return any(n is not None and address.version == n.version and address in n for n in networks)
+    return any(n is not None and address in n for n in networks)  # another version: False
 
 
 # --- Policy variables ---------------------------------------------------------------
@@ -674,7 +721,9 @@ def _show(values: Iterable[str]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
-def _condition_holds(condition: Condition, context: dict[str, tuple[str, ...]]) -> tuple[bool, str]:
+def _condition_holds(
+    condition: Condition, context: dict[str, tuple[str, ...]], work: Work
+) -> tuple[bool, str]:
     """Whether one key of one operator block holds, and the sentence that says why."""
     said = f"{condition.operator} {condition.key} = {_show(condition.values)}"
     values = context.get(condition.key.lower())
@@ -711,7 +760,7 @@ def _condition_holds(condition: Condition, context: dict[str, tuple[str, ...]]) 
             )
         patterns = [tokens for tokens in expanded if tokens is not None]
         said += f" (variables resolved: {_show(''.join(tokens) for tokens in patterns)})"
-    matcher = _Matcher(condition, patterns)
+    matcher = _Matcher(condition, patterns, work)
     verdicts = [(value, matcher(value)) for value in values]
     if condition.set_operator == "ForAllValues":
         failing = [v for v, ok in verdicts if not ok]
@@ -795,7 +844,7 @@ class _Verdict:
 
 
 def _statement_applies(
-    statement: Statement, request: PolicyRequest, action: str, context
+    statement: Statement, request: PolicyRequest, action: str, context, judged: dict
 ) -> _Verdict:
     head = f"{statement.label} ({statement.effect})"
     if not _action_matches(statement, action):
@@ -810,7 +859,7 @@ def _statement_applies(
         )
     reasons = []
     for condition in statement.conditions:
-        holds, why = _condition_holds(condition, context)
+        holds, why = judged[condition]
         if not holds:
             return _Verdict(False, f"{head}: condition {why}")
         reasons.append(why)
@@ -827,10 +876,46 @@ def evaluate(policy: "str | Mapping | Policy", request: PolicyRequest) -> Decisi
         raise ValueError("a PolicyRequest names at least one action")
     parsed = parse_policy(policy)
     context = _context(request)
+    # A condition's verdict depends on the context, not on the action: judged once.
+    work = Work()
+    judged = _LazyVerdicts(context, work)
+    try:
+        return _evaluate(parsed, request, context, judged)
+    except _TooMuchWork:
+        return Decision(
+            False,
+            request.actions[0],
+            (
+                f"fedmock stopped evaluating the trust policy after {MAX_MATCH_WORK} steps of "
+                "wildcard matching (long request values under many StringLike/ArnLike "
+                "conditions or policy variables); AWS documents no such limit. Use fewer "
+                "wildcard conditions, or shorter values.",
+            ),
+        )
+
+
+class _LazyVerdicts(dict):
+    """Condition -> (holds, why), judged on first use (a failing condition ends its
+    statement, so the conditions after it are never judged)."""
+
+    def __init__(self, context: dict[str, tuple[str, ...]], work: Work):
+        super().__init__()
+        self._context = context
+        self._work = work
+
+    def __missing__(self, condition: Condition) -> tuple[bool, str]:
+        verdict = _condition_holds(condition, self._context, self._work)
+        self[condition] = verdict
+        return verdict
+
+
+def _evaluate(parsed: Policy, request: PolicyRequest, context, judged) -> Decision:
     allowed_lines: list[str] = []
     not_allowed: tuple[str, list[str]] | None = None
     for action in request.actions:
-        verdicts = [(s, _statement_applies(s, request, action, context)) for s in parsed.statements]
+        verdicts = [
+            (s, _statement_applies(s, request, action, context, judged)) for s in parsed.statements
+        ]
         deny = next((v for s, v in verdicts if s.effect == "Deny" and v.applies), None)
         if deny is not None:
             # An explicit Deny of any action ends the evaluation: nothing overrides it.
