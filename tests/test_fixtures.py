@@ -124,13 +124,13 @@ def empty_database() -> None:
 
 def count_hashing(monkeypatch) -> list[str]:
     calls: list[str] = []
-    real = fixtures.make_password
+    real = fixtures.applying.make_password
 
     def counted(password, *args, **kwargs):
         calls.append(password)
         return real(password, *args, **kwargs)
 
-    monkeypatch.setattr(fixtures, "make_password", counted)
+    monkeypatch.setattr(fixtures.applying, "make_password", counted)
     return calls
 
 
@@ -586,7 +586,7 @@ def test_an_error_after_writing_began_rolls_everything_back(db, monkeypatch):
     def fail(self):
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(fixtures._Writer, "_global_rules", fail)
+    monkeypatch.setattr(fixtures.applying._Writer, "_global_rules", fail)
     with pytest.raises(RuntimeError):
         load(rich())
     assert fixtures.dump() == before
@@ -701,7 +701,7 @@ def test_a_staff_operator_survives_every_reset(db):
 
 def test_the_demo_fixture_ships_with_the_package():
     """seed_demo and the pytest plugin read it from the installed package, not the checkout."""
-    root = Path(fixtures.__file__).resolve().parent.parent
+    root = Path(fixtures.__file__).resolve().parents[2]
     config = tomllib.loads((root / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["idp"]
     relative = fixtures.DEMO.relative_to(root / "idp").as_posix()

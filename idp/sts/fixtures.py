@@ -11,7 +11,7 @@ just as real IAM does (that is one of the failures the local STS reproduces). `a
 defaults to the local IAM's default account (state.DEFAULT_ACCOUNT). As for the other
 kinds, what the file names ends up as it says, `missing_only` only creates, `prune`
 deletes what it does not name; a fixture without `iam:` leaves the local IAM alone.
-idp/fixtures.py calls check() before anything is written and apply() in its transaction.
+idp/fixtures/ calls check() before anything is written and apply() in its transaction.
 """
 
 import json
