@@ -7,18 +7,16 @@ This is the only module that calls every step. Views hand it plain mappings (the
 raw query string for HTTP-Redirect, whose signature covers the octets as sent)
 and render what it returns; IdP-initiated sign-on and the mint (API, command)
 enter at claims.release. A fault scenario (idp/scenarios.py), named in a mint or
-standing on the SP as its fault profile, alters the steps of `_issue` where they
-run; everything else is the same path.
+standing on the SP as its fault profile (idp/faults.py, with replayed-id's memory),
+alters the steps of `_issue` where they run; everything else is the same path.
 
 Every instant comes from idp.clock (the system clock plus IDP_CLOCK_OFFSET), or
 from the `now` a mint names.
 """
 
 import datetime
-import hashlib
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -28,7 +26,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing as django_signing
 from lxml import etree
 
-from . import audit, cache, claims, clock, identity, keys, replay, scenarios
+from . import audit, cache, claims, clock, faults, identity, keys, replay, scenarios
 from .models import MAX_REQUEST_MAX_AGE, AuditEvent, ServiceProvider
 from .saml import authn_requests, aws, bindings, ecp, responses, signing
 from .saml import constants as c
@@ -293,7 +291,7 @@ def _context(
     response_id = responses.new_id()
     return responses.ResponseContext(
         response_id=response_id,
-        assertion_id=assertion_id_for(response_id),
+        assertion_id=faults.assertion_id_for(response_id),
         issuer=identity.entity_id(),
         destination=acs_url,
         audience=sp.entity_id,
@@ -421,81 +419,6 @@ def _check_for_aws(
     return findings
 
 
-class FaultProfileOnBlockingSP(SamlError):
-    """A standing fault profile on an SP the AWS checks guard: nothing broken is sent to it."""
-
-    def __init__(self, sp: ServiceProvider):
-        super().__init__(
-            "This service provider has a fault profile, and its check policy is block",
-            f"{sp} is set to send the broken response {sp.fault_scenario!r} on every sign-on, "
-            "but the AWS checks guard it and block what AWS would reject, so nothing was sent.",
-            "Clear the fault profile in the admin, or set the SP's check policy to warn to send "
-            "broken responses on purpose (docs/scenarios.md), or mint one with the scenario "
-            "named (POST /api/v1/sign-ons, manage.py mint_response --scenario).",
-            status=409,
-        )
-
-
-def fault_profile(sp: ServiceProvider) -> scenarios.Fault | None:
-    """The SP's standing fault scenario, if any; refused where the block policy applies."""
-    if not sp.fault_scenario:
-        return None
-    if sp.is_checked and sp.check_policy == ServiceProvider.CheckPolicy.BLOCK:
-        # clean() refuses this pairing; a row written around it still sends nothing broken.
-        raise FaultProfileOnBlockingSP(sp)
-    try:
-        return scenarios.parse(sp.fault_scenario)
-    except SamlError as error:
-        raise SamlError(
-            "This service provider's fault profile is not in the catalogue",
-            f"{sp} has fault profile {sp.fault_scenario!r}: {error.detail}",
-            "Pick a scenario from docs/scenarios.md in the admin, or clear the fault profile.",
-            status=409,
-        ) from None
-
-
-# The IDs of the last response sent to each SP, for replayed-id. Per process: under
-# gunicorn a worker that has sent nothing yet reads the last one from the audit. At
-# most LAST_SENT_MAX SPs, the least recently served forgotten first: SPs come and go
-# (API, fixtures) for the life of a worker.
-LAST_SENT_MAX = 1024
-_last_sent: dict[str, scenarios.Earlier] = {}
-_last_sent_lock = threading.Lock()
-
-
-def _remember(entity_id: str, earlier: scenarios.Earlier) -> None:
-    with _last_sent_lock:
-        _last_sent.pop(entity_id, None)
-        _last_sent[entity_id] = earlier
-        while len(_last_sent) > LAST_SENT_MAX:
-            del _last_sent[next(iter(_last_sent))]
-
-
-def forget_last_sent() -> None:
-    with _last_sent_lock:
-        _last_sent.clear()
-
-
-def assertion_id_for(response_id: str) -> str:
-    """The Assertion ID of the response with this ID: derived, not drawn, so that the
-    audit's response ID is enough for replayed-id to send both IDs again (an SP's replay
-    cache keeps assertion IDs). As unpredictable as the response ID it comes from."""
-    return "_" + hashlib.sha256(b"fedmock assertion " + response_id.encode()).hexdigest()[:40]
-
-
-def _earlier(sp: ServiceProvider) -> scenarios.Earlier | None:
-    if earlier := _last_sent.get(sp.entity_id):
-        return earlier
-    response_id = (
-        AuditEvent.objects.filter(sp_entity_id=sp.entity_id, outcome=AuditEvent.Outcome.SENT)
-        .exclude(response_id="")
-        .order_by("-created_at")
-        .values_list("response_id", flat=True)
-        .first()
-    )
-    return scenarios.Earlier(response_id, assertion_id_for(response_id)) if response_id else None
-
-
 def _checked_response(sp: ServiceProvider, xml: bytes, now: datetime.datetime):
     """The whole-response checker's findings on what is sent, judged against this IdP's
     published keys and entity ID at `now`, as IAM would hold its metadata."""
@@ -510,23 +433,6 @@ def _checked_response(sp: ServiceProvider, xml: bytes, now: datetime.datetime):
         )
     except SamlError as refusal:  # signature wrapping: refused, not judged
         return [aws.error("SAML", f"The checker refuses the response: {refusal.detail}")]
-
-
-def _fault_notes(fault: scenarios.Fault | None, explicit: bool, flow: str, as_of) -> list[str]:
-    notes = []
-    if fault is not None and explicit:
-        notes.append(f"FAULT SCENARIO {fault.describe()} Named by the {flow} call.")
-    elif fault is not None:
-        notes.append(
-            f"FAULT PROFILE {fault.describe()} This SP's fault profile broke the response on "
-            "purpose; clear it in the admin to send real responses."
-        )
-    if as_of is not None:
-        notes.append(
-            f"Issued as of {responses.timestamp(as_of)}, the instant the caller named; the "
-            "event's own time is the IdP's clock."
-        )
-    return notes
 
 
 @dataclass(frozen=True)
@@ -559,7 +465,7 @@ def _issue(
     username = auth.user.get_username()
     explicit = fault is not None
     try:
-        fault = fault or fault_profile(sp)
+        fault = fault or faults.fault_profile(sp)
         # The block policy judges the honest release; a scenario then breaks it on purpose.
         findings = _check_for_aws(sp, release, acs_url, username)
     except SamlError as error:
@@ -569,7 +475,7 @@ def _issue(
     context = _context(sp, acs_url, in_response_to, now, auth.session_index, authn_instant)
     if fault is not None:
         release = fault.release(release)
-        earlier = _earlier(sp) if fault.scenario.needs_earlier else None
+        earlier = faults.last_sent(sp) if fault.scenario.needs_earlier else None
         try:
             context = fault.context(context, earlier)
         except SamlError as error:
@@ -585,7 +491,7 @@ def _issue(
         findings = _checked_response(sp, xml, now)  # the size (R13) included
     else:
         findings += oversize
-    _remember(sp.entity_id, scenarios.Earlier(context.response_id, context.assertion_id))
+    faults.remember_sent(sp.entity_id, scenarios.Earlier(context.response_id, context.assertion_id))
     _audit(
         flow,
         sp.entity_id,
@@ -597,7 +503,7 @@ def _issue(
         roles=[p.role_arn for p in aws.role_pairs(release)],
         detail="\n".join(
             [
-                *_fault_notes(fault, explicit, flow, as_of),
+                *faults.audit_notes(fault, explicit, flow, as_of),
                 *(str(f) for f in findings),
                 *(f"warning: {n}" for n in notes),
             ]

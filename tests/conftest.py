@@ -3,7 +3,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from idp import cache, keys, sessions, sso
+from idp import cache, faults, keys, sessions
 from idp.saml import signing
 
 
@@ -21,12 +21,12 @@ def certs_dir(settings, tmp_path):
     keys.forget_cached_keys()
     cache.forget()
     sessions.forget()
-    sso.forget_last_sent()  # replayed-id's memory: IDs from a database that is gone
+    faults.forget_last_sent()  # replayed-id's memory: IDs from a database that is gone
     yield settings.IDP_CERTS_DIR
     keys.forget_cached_keys()
     cache.forget()
     sessions.forget()
-    sso.forget_last_sent()
+    faults.forget_last_sent()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from lxml import etree
 
-from idp import clock, conf, identity, sso
+from idp import clock, conf, faults, identity, sso
 from idp.models import AuditEvent
 from idp.saml import aws
 
@@ -24,7 +24,7 @@ HOUR = datetime.timedelta(hours=1)
 @pytest.fixture(autouse=True)
 def still_system_clock(monkeypatch):
     monkeypatch.setattr(clock, "system_now", lambda: SYSTEM)
-    sso._last_sent.clear()
+    faults._last_sent.clear()
 
 
 def instants(minted: sso.Minted) -> dict[str, str]:

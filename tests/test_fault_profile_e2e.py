@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from lxml import etree
 
-from idp import cache, sso
+from idp import cache, faults, sso
 from idp.models import AuditEvent, ServiceProvider
 from idp.saml import aws
 from users.models import User
@@ -20,9 +20,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def fresh_process():
-    sso._last_sent.clear()
+    faults._last_sent.clear()
     yield
-    sso._last_sent.clear()
+    faults._last_sent.clear()
 
 
 @pytest.fixture

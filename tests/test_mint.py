@@ -12,7 +12,7 @@ from django.test import Client
 from lxml import etree
 from moto import mock_aws
 
-from idp import identity, sso
+from idp import faults, identity, sso
 from idp.models import AuditEvent, ServiceProvider
 from idp.saml import aws
 from idp.saml import constants as c
@@ -31,9 +31,9 @@ AWS_ACS = "https://signin.aws.amazon.com/saml"
 
 @pytest.fixture(autouse=True)
 def fresh_process():
-    sso._last_sent.clear()
+    faults._last_sent.clear()
     yield
-    sso._last_sent.clear()
+    faults._last_sent.clear()
 
 
 def layout(xml: bytes) -> list:

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from lxml import etree
 
-from idp import scenarios, sso
+from idp import faults, scenarios, sso
 from idp.saml import aws
 from idp.saml import constants as c
 from idp.saml.errors import SamlError
@@ -42,32 +42,32 @@ def test_an_oversized_response_is_blocked_for_the_mint_as_for_the_browser(demo, 
 def test_replayed_id_from_the_audit_replays_the_assertion_id_too(demo):
     """Another worker (nothing in its memory) must replay the Assertion ID, which is what
     an SP's replay cache keeps (profiles §4.1.4.5), not a fresh one."""
-    sso._last_sent.clear()
+    faults._last_sent.clear()
     first = sso.mint("alice", AWS, role_arn=ADMIN)
-    sso._last_sent.clear()
+    faults._last_sent.clear()
     replay = sso.mint("alice", AWS, role_arn=ADMIN, scenario="replayed-id")
     assert _ids(replay) == _ids(first)
 
 
 def test_the_replay_memory_is_bounded(demo, monkeypatch):
-    monkeypatch.setattr(sso, "LAST_SENT_MAX", 3)
-    sso._last_sent.clear()
+    monkeypatch.setattr(faults, "LAST_SENT_MAX", 3)
+    faults._last_sent.clear()
     for n in range(10):
-        sso._remember(f"urn:sp:{n}", scenarios.Earlier(f"_r{n}", f"_a{n}"))
-    assert list(sso._last_sent) == ["urn:sp:7", "urn:sp:8", "urn:sp:9"]
-    sso._remember("urn:sp:7", scenarios.Earlier("_again", "_again2"))
-    assert list(sso._last_sent) == ["urn:sp:8", "urn:sp:9", "urn:sp:7"]
+        faults.remember_sent(f"urn:sp:{n}", scenarios.Earlier(f"_r{n}", f"_a{n}"))
+    assert list(faults._last_sent) == ["urn:sp:7", "urn:sp:8", "urn:sp:9"]
+    faults.remember_sent("urn:sp:7", scenarios.Earlier("_again", "_again2"))
+    assert list(faults._last_sent) == ["urn:sp:8", "urn:sp:9", "urn:sp:7"]
 
 
 def test_the_replay_memory_starts_empty_in_every_test_a(demo):
     sso.mint("alice", AWS, role_arn=ADMIN)
-    assert sso._last_sent
+    assert faults._last_sent
 
 
 def test_the_replay_memory_starts_empty_in_every_test_b(demo):
     """conftest forgets it, as it forgets the caches: a response of an earlier test (whose
     database is gone) is not replayed here."""
-    assert sso._last_sent == {}
+    assert faults._last_sent == {}
 
 
 # --- the pytest plugin ------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
-from idp import clock, identity, keys, scenarios, sso
+from idp import clock, faults, identity, keys, scenarios, sso
 from idp.models import AuditEvent
 from idp.saml import aws
 from idp.saml import constants as c
@@ -296,7 +296,7 @@ def test_replayed_id_without_an_earlier_response_is_refused_and_audited(demo):
 
 def test_replayed_id_falls_back_to_the_audit_in_a_fresh_process(demo):
     first = sso.mint("alice", aws.AUDIENCE, role_arn=ADMIN)
-    sso._last_sent.clear()  # another worker: nothing in its memory
+    faults._last_sent.clear()  # another worker: nothing in its memory
     replay = sso.mint("alice", aws.AUDIENCE, role_arn=ADMIN, scenario="replayed-id")
     assert replay.response_id == first.response_id
 
