@@ -88,3 +88,27 @@ class IssuedCredential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.access_key_id} ({self.arn})"
+
+
+class OidcProvider(models.Model):
+    """An IAM OpenID Connect provider: the issuer a web identity token must name."""
+
+    account_id = models.CharField(max_length=12)
+    url = models.CharField(max_length=255)  # as IAM keeps it: host/path, without the scheme
+    issuer = models.CharField(max_length=255)  # as created (https://…), the token's `iss`
+    client_ids = models.JSONField(default=list)
+    thumbprints = models.JSONField(default=list)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "IAM OIDC provider"
+        constraints = [
+            models.UniqueConstraint(fields=["account_id", "url"], name="one_oidc_provider_url")
+        ]
+
+    def __str__(self) -> str:
+        return self.arn
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:oidc-provider/{self.url}"

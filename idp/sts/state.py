@@ -30,7 +30,7 @@ from idp.saml.metadata import parse_idp_metadata
 
 from . import errors, policy
 from .errors import StsError
-from .models import IamGeneration, IssuedCredential, Role, SamlProvider
+from .models import IamGeneration, IssuedCredential, OidcProvider, Role, SamlProvider
 
 # The account of callers whose access key says none: LocalStack's convention, with the
 # demo's first account, so `sync_iam_provider --endpoint-url` and the demo agree.
@@ -104,12 +104,14 @@ def forget() -> None:
 
 
 def _load(generation: int) -> None:
+    from moto.iam.models import OpenIDConnectProvider as MotoOidcProvider
     from moto.iam.models import Role as MotoRole
     from moto.iam.models import SAMLProvider as MotoProvider
 
     backends = _iam_backends()
     for backend in _loaded.backends.values():  # accounts whose rows may all be gone
         backend.saml_providers.clear()
+        backend.open_id_providers.clear()
         backend.roles.clear()
     providers = list(SamlProvider.objects.order_by("id"))
     for row in providers:
@@ -119,11 +121,19 @@ def _load(generation: int) -> None:
             except StsError:  # no key yet: listed without a document, refused when used
                 pass
     roles = list(Role.objects.order_by("id"))
+    oidc = list(OidcProvider.objects.order_by("id"))
     filled: dict[str, object] = {}
-    for account in sorted({row.account_id for row in [*providers, *roles]}):
+    for account in sorted({row.account_id for row in [*providers, *roles, *oidc]}):
         filled[account] = backend = backends[account][PARTITION]
         backend.saml_providers.clear()
+        backend.open_id_providers.clear()
         backend.roles.clear()
+    for row in oidc:
+        loaded = MotoOidcProvider(
+            row.account_id, REGION, row.issuer, list(row.thumbprints), list(row.client_ids), {}
+        )
+        loaded.create_date = row.created_at
+        filled[row.account_id].open_id_providers[loaded.arn] = loaded
     for row in providers:
         provider = MotoProvider(row.account_id, REGION, row.name, row.metadata)
         provider.create_date = row.created_at
@@ -289,6 +299,173 @@ def _snapshot(row: SamlProvider) -> str:
         IamGeneration.bump()
         return document
     return SamlProvider.objects.get(pk=row.pk).metadata
+
+
+# --- OpenID Connect providers ---------------------------------------------------------
+
+# IAM's rules for CreateOpenIDConnectProvider (the IAM API reference and "IAM and AWS STS
+# quotas"). IAM accepts only https:// issuers; fedmock also accepts http:// for a loopback
+# host, because its own issuer under `make run` is http://127.0.0.1:8000/oidc.
+MAX_OIDC_PROVIDERS = 100  # OpenIdConnectProvidersPerAccount
+MAX_CLIENT_IDS = 100  # ClientIdsPerOpenIdConnectProvider
+MAX_THUMBPRINTS = 5
+THUMBPRINT = re.compile(r"[0-9A-Fa-f]{40}")
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def oidc_provider_key(url: str) -> str:
+    """IAM's name for an issuer: host and path, no scheme and no trailing slash."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return (parts.netloc.lower() + parts.path).rstrip("/") if parts.netloc else ""
+
+
+def check_oidc_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str) or not 1 <= len(url) <= 255:
+        raise validation_error(url, "url", "Member must have length less than or equal to 255")
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    loopback = host in LOOPBACK_HOSTS
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise StsError(
+            "ValidationError",
+            "Invalid Open ID Connect Provider URL",
+            (
+                f"{url!r}: IAM accepts only https:// issuer URLs (fedmock also accepts "
+                "http:// for localhost, 127.0.0.1 and [::1])",
+            ),
+        )
+    if not parts.netloc or parts.query or parts.fragment or "@" in parts.netloc:
+        raise StsError(
+            "ValidationError",
+            "Invalid Open ID Connect Provider URL",
+            (f"{url!r}: an issuer URL is scheme, host and path: no user, query or fragment",),
+        )
+    return url.rstrip("/")
+
+
+def check_client_ids(client_ids: list[str]) -> None:
+    if len(client_ids) > MAX_CLIENT_IDS:
+        raise errors.LIMIT_EXCEEDED.error(
+            f"{len(client_ids)} client IDs; IAM keeps at most {MAX_CLIENT_IDS} per provider",
+            quota="ClientIdsPerOpenIdConnectProvider",
+            limit=MAX_CLIENT_IDS,
+        )
+    for client_id in client_ids:
+        if not isinstance(client_id, str) or not 1 <= len(client_id) <= 255:
+            raise validation_error(
+                client_id,
+                "clientIDList",
+                "Member must satisfy constraint: [Member must have length less than or "
+                "equal to 255, Member must have length greater than or equal to 1]",
+            )
+
+
+def check_thumbprints(thumbprints: list[str]) -> None:
+    if len(thumbprints) > MAX_THUMBPRINTS:
+        raise StsError(
+            "InvalidInput",
+            "Thumbprint list must contain fewer than 5 entries.",
+            (f"{len(thumbprints)} thumbprints; IAM keeps at most {MAX_THUMBPRINTS}",),
+        )
+    for thumbprint in thumbprints:
+        if not isinstance(thumbprint, str) or not THUMBPRINT.fullmatch(thumbprint):
+            raise validation_error(
+                thumbprint,
+                "thumbprintList",
+                "Member must satisfy constraint: [Member must have length less than or "
+                "equal to 40, Member must have length greater than or equal to 40]",
+            )
+
+
+def _oidc_not_found(arn: str) -> StsError:
+    return StsError(
+        "NoSuchEntity",
+        f"OpenIDConnect Provider not found for arn {arn}",
+        (f"no OIDC provider {arn!r} in the local IAM",),
+    )
+
+
+def split_oidc_arn(arn: str) -> tuple[str, str] | None:
+    match = re.fullmatch(r"arn:aws:iam::([0-9]{12}):oidc-provider/(.{1,255})", arn or "")
+    return (match[1], match[2]) if match else None
+
+
+def _oidc_row(arn: str) -> OidcProvider:
+    parts = split_oidc_arn(arn) if isinstance(arn, str) else None
+    row = OidcProvider.objects.filter(account_id=parts[0], url=parts[1]).first() if parts else None
+    if row is None:
+        raise _oidc_not_found(arn)
+    return row
+
+
+def create_oidc_provider(
+    account_id: str,
+    url: str,
+    client_ids: list[str],
+    thumbprints: list[str],
+    now: datetime.datetime,
+) -> OidcProvider:
+    issuer = check_oidc_url(url)
+    check_client_ids(client_ids)
+    check_thumbprints(thumbprints)
+    key = oidc_provider_key(issuer)
+    try:
+        with transaction.atomic():
+            if OidcProvider.objects.filter(account_id=account_id).count() >= MAX_OIDC_PROVIDERS:
+                raise errors.LIMIT_EXCEEDED.error(
+                    f"account {account_id} has {MAX_OIDC_PROVIDERS} OIDC providers",
+                    quota="OpenIdConnectProvidersPerAccount",
+                    limit=MAX_OIDC_PROVIDERS,
+                )
+            row = OidcProvider.objects.create(
+                account_id=account_id,
+                url=key,
+                issuer=issuer,
+                client_ids=list(dict.fromkeys(client_ids)),
+                thumbprints=list(dict.fromkeys(t.lower() for t in thumbprints)),
+                created_at=now,
+            )
+            _changed()
+    except IntegrityError:
+        raise StsError(
+            "EntityAlreadyExists",
+            f"Provider with url {issuer} already exists.",
+            (f"arn:aws:iam::{account_id}:oidc-provider/{key} exists",),
+        ) from None
+    return row
+
+
+def get_oidc_provider(arn: str) -> OidcProvider:
+    return _oidc_row(arn)  # the database decides, so a stale worker never answers
+
+
+def list_oidc_providers(account_id: str) -> list[OidcProvider]:
+    return list(OidcProvider.objects.filter(account_id=account_id).order_by("url"))
+
+
+def delete_oidc_provider(arn: str) -> None:
+    with transaction.atomic():
+        _oidc_row(arn).delete()
+        _changed()
+
+
+def update_oidc_thumbprints(arn: str, thumbprints: list[str]) -> None:
+    check_thumbprints(thumbprints)
+    with transaction.atomic():
+        row = _oidc_row(arn)
+        row.thumbprints = list(dict.fromkeys(t.lower() for t in thumbprints))
+        row.save(update_fields=["thumbprints"])
+        _changed()
+
+
+def oidc_provider_for_issuer(account_id: str, issuer: str) -> OidcProvider | None:
+    """The provider a token's `iss` names in an account (IAM matches host and path)."""
+    key = oidc_provider_key(issuer) if isinstance(issuer, str) else ""
+    return OidcProvider.objects.filter(account_id=account_id, url=key).first() if key else None
 
 
 # --- roles ----------------------------------------------------------------------------

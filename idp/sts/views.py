@@ -1,4 +1,4 @@
-"""The AWS Query-protocol door at /aws/: IAM's SAML-provider and role slice, and STS.
+"""The AWS Query-protocol door at /aws/: IAM's SAML/OIDC-provider and role slice, and STS.
 
 botocore, boto3 and the AWS CLI reach it unchanged with `--endpoint-url
 {IDP_BASE_URL}/aws/` (or AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_IAM): every call is a
@@ -329,6 +329,45 @@ def delete_saml_provider(params, caller, call):
     return {}
 
 
+def create_oidc_provider(params, caller, call):
+    row = state.create_oidc_provider(
+        _account(caller),
+        params["Url"],
+        params.get("ClientIDList", []),
+        params.get("ThumbprintList", []),
+        clock.now(),
+    )
+    return {"OpenIDConnectProviderArn": row.arn}
+
+
+def get_oidc_provider(params, caller, call):
+    row = state.get_oidc_provider(params["OpenIDConnectProviderArn"])
+    return {
+        "Url": row.url,
+        "ClientIDList": list(row.client_ids),
+        "ThumbprintList": list(row.thumbprints),
+        "CreateDate": row.created_at,
+    }
+
+
+def list_oidc_providers(params, caller, call):
+    return {
+        "OpenIDConnectProviderList": [
+            {"Arn": row.arn} for row in state.list_oidc_providers(_account(caller))
+        ]
+    }
+
+
+def delete_oidc_provider(params, caller, call):
+    state.delete_oidc_provider(params["OpenIDConnectProviderArn"])
+    return {}
+
+
+def update_oidc_thumbprint(params, caller, call):
+    state.update_oidc_thumbprints(params["OpenIDConnectProviderArn"], params["ThumbprintList"])
+    return {}
+
+
 def _role_shape(role) -> dict:
     return {
         "Path": role.path,
@@ -594,6 +633,11 @@ IAM_ACTIONS = {
     "GetSAMLProvider": get_saml_provider,
     "ListSAMLProviders": list_saml_providers,
     "DeleteSAMLProvider": delete_saml_provider,
+    "CreateOpenIDConnectProvider": create_oidc_provider,
+    "GetOpenIDConnectProvider": get_oidc_provider,
+    "ListOpenIDConnectProviders": list_oidc_providers,
+    "DeleteOpenIDConnectProvider": delete_oidc_provider,
+    "UpdateOpenIDConnectProviderThumbprint": update_oidc_thumbprint,
     "CreateRole": create_role,
     "GetRole": get_role,
     "UpdateAssumeRolePolicy": update_assume_role_policy,
