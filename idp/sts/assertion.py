@@ -180,6 +180,85 @@ def validate(
     issuer = _check_issuer(root, assertion, entity_id, principal_arn)
     not_on_or_after, issued = _check_times(assertion, now)
     recipient = _check_recipient(root, assertion)
+    return _read(
+        assertion,
+        issuer=issuer,
+        recipient=recipient,
+        role_arn=role_arn,
+        principal_arn=principal_arn,
+        duration_seconds=duration_seconds,
+        role_max_session_duration=role_max_session_duration,
+        not_on_or_after=not_on_or_after,
+        issued=issued,
+        now=now,
+    )
+
+
+def read_unverified(
+    saml_response: str, *, role_arn: str, principal_arn: str, now: datetime.datetime
+) -> ValidatedAssertion:
+    """What the assertion says, WITHOUT the signature, Issuer, time window and audience
+    checks: for an explainer that has no metadata (a response copied from a browser).
+
+    Its `policy_context()` is what the trust policy would see if the response were
+    valid; the values are the assertion's, read by the same code as `validate`'s. The
+    role pair, session name, source identity and tags are still checked, since AWS
+    refuses their faults before any policy is evaluated.
+    """
+    _check_parameters(saml_response, role_arn, principal_arn, None)
+    root = _document(saml_response)
+    assertion = _only_assertion(root)
+    issuer = text(assertion.find("saml:Issuer", NS)).strip()
+    data = assertion.find("saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData", NS)
+    recipient = data.get("Recipient", "") if data is not None else ""
+    issued = _instant(assertion.get("IssueInstant"), "IssueInstant") or now
+    return _read(
+        assertion,
+        issuer=issuer,
+        recipient=recipient,
+        role_arn=role_arn,
+        principal_arn=principal_arn,
+        duration_seconds=None,
+        role_max_session_duration=MAX_DURATION,
+        not_on_or_after=now,
+        issued=issued,
+        now=now,
+    )
+
+
+def role_pairs(saml_response: str) -> tuple[aws.RolePair, ...]:
+    """The role pairs the (unverified) assertion's Role attribute offers: for choosing one."""
+    assertion = _only_assertion(_document(saml_response))
+    values: tuple[str, ...] = ()
+    for attribute in aws.read_release(assertion).attributes:
+        if attribute.name == aws.ROLE:
+            values += attribute.values
+    return tuple(aws.parse_roles(values))
+
+
+def _only_assertion(root: etree._Element) -> etree._Element:
+    if root.find("saml:EncryptedAssertion", NS) is not None:
+        raise _not_a_response("encrypted assertion", "The assertion is encrypted.")
+    assertions = root.findall("saml:Assertion", NS)
+    if len(assertions) != 1:
+        raise _not_a_response("no Assertion", "The Response holds no saml:Assertion.")
+    return assertions[0]
+
+
+def _read(
+    assertion: etree._Element,
+    *,
+    issuer: str,
+    recipient: str,
+    role_arn: str,
+    principal_arn: str,
+    duration_seconds: int | None,
+    role_max_session_duration: int,
+    not_on_or_after: datetime.datetime,
+    issued: datetime.datetime,
+    now: datetime.datetime,
+) -> ValidatedAssertion:
+    """What the assertion says (subject, role pair, session, tags, duration), checked."""
     subject, subject_type = _subject(assertion)
     release = aws.read_release(assertion)
     attributes: dict[str, tuple[str, ...]] = {}
