@@ -363,3 +363,15 @@ def test_saml_bad_input_is_one_line(saml, tmp_path):
     with pytest.raises(CommandError, match="STS would refuse the response") as caught:
         saml(saml_policy({}), b"PHNvbWV0aGluZz4=")
     assert "\n" not in str(caught.value)
+
+
+def test_saml_with_metadata_validates_fully(saml, tmp_path):
+    from idp import identity
+
+    (tmp_path / "m.xml").write_bytes(identity.metadata_xml())
+    metadata = ["--metadata", str(tmp_path / "m.xml")]
+    code, output = saml(saml_policy({}), saml.response, *metadata)
+    assert code == 0 and "checked against --metadata" in output, output
+    # The unsigned change the explainer reads without metadata is refused with it.
+    with pytest.raises(CommandError, match="Response signature invalid"):
+        saml(saml_policy({}), untagged(saml.response), *metadata)
