@@ -13,7 +13,7 @@ from .models import SigningKey
 @register("fedmock")
 def check_signing_key(app_configs=None, **kwargs):
     try:
-        active = list(SigningKey.objects.filter(state=SigningKey.State.ACTIVE))
+        active = list(SigningKey.objects.filter(state=SigningKey.State.ACTIVE, use="saml"))
     except DatabaseError:  # not migrated yet: migrate itself runs the checks
         return []
     if not active:

@@ -27,6 +27,8 @@ from .saml import signing
 from .saml.errors import SamlError
 
 State = SigningKey.State
+Use = SigningKey.Use
+SAML = Use.SAML
 
 
 class KeyLifecycleError(Exception):
@@ -69,7 +71,7 @@ def key_paths(fingerprint: str) -> tuple[Path, Path]:
     return directory / f"{fingerprint}.key", directory / f"{fingerprint}.crt"
 
 
-def store_key(key_pem: bytes, cert_pem: bytes, state: str) -> SigningKey:
+def store_key(key_pem: bytes, cert_pem: bytes, state: str, use: str = SAML) -> SigningKey:
     """Write the key pair into the store and record its state."""
     material = _usable(key_pem, cert_pem)
     certs_dir().mkdir(parents=True, exist_ok=True)
@@ -79,6 +81,7 @@ def store_key(key_pem: bytes, cert_pem: bytes, state: str) -> SigningKey:
     return SigningKey.objects.create(
         fingerprint=material.fingerprint,
         state=state,
+        use=use,
         not_valid_before=material.not_valid_before,
         not_valid_after=material.not_valid_after,
     )
@@ -96,25 +99,32 @@ def _usable(key_pem: bytes, cert_pem: bytes) -> signing.KeyMaterial:
     return material
 
 
-def generate_key(state: str, valid_days: int = 3650) -> SigningKey:
+def generate_key(state: str, valid_days: int = 3650, use: str = SAML) -> SigningKey:
     key_pem, cert_pem = signing.generate_self_signed(
         f"fedmock {settings.IDP_BASE_URL}", valid_days=valid_days
     )
-    return store_key(key_pem, cert_pem, state)
+    return store_key(key_pem, cert_pem, state, use)
 
 
-def signing_row() -> SigningKey | None:
-    """The key that signs: the most recently activated active key."""
-    return SigningKey.objects.filter(state=State.ACTIVE).order_by("-state_changed_at").first()
+def signing_row(use: str = SAML) -> SigningKey | None:
+    """The key that signs for `use`: the most recently activated active key."""
+    return (
+        SigningKey.objects.filter(state=State.ACTIVE, use=use).order_by("-state_changed_at").first()
+    )
 
 
-def ensure_active_key() -> tuple[SigningKey, bool]:
+def ensure_active_key(use: str = SAML) -> tuple[SigningKey, bool]:
     """The active key, created on first start; the flag says whether it is new."""
     with transaction.atomic():
-        active = signing_row()
+        active = signing_row(use)
         if active is not None:
             return active, False
-        return generate_key(State.ACTIVE), True
+        return generate_key(State.ACTIVE, use=use), True
+
+
+def _use_flag(use: str) -> str:
+    """How the commands name a use, so every hint names the right rollover."""
+    return "" if use == SAML else f" --use {use}"
 
 
 def _change_state(key: SigningKey, state: str, now: datetime.datetime | None = None) -> SigningKey:
@@ -131,25 +141,31 @@ def wait_needed(since: datetime.datetime, now: datetime.datetime | None = None) 
 
 
 @transaction.atomic
-def stage(valid_days: int = 3650, key_pem: bytes | None = None, cert_pem: bytes | None = None):
+def stage(
+    valid_days: int = 3650,
+    key_pem: bytes | None = None,
+    cert_pem: bytes | None = None,
+    use: str = SAML,
+):
     """Publish a next key beside the active one; it does not sign yet."""
-    if SigningKey.objects.filter(state=State.NEXT).exists():
+    if SigningKey.objects.filter(state=State.NEXT, use=use).exists():
+        flag = _use_flag(use)
         raise KeyLifecycleError(
-            "A next key is already staged. Activate it (`rotate_key activate`) or retire it "
-            "(`rotate_key retire FINGERPRINT`) first."
+            f"A next key is already staged. Activate it (`rotate_key activate{flag}`) or retire "
+            f"it (`rotate_key retire FINGERPRINT{flag}`) first."
         )
     if key_pem is not None:
-        return store_key(key_pem, cert_pem, State.NEXT)
-    return generate_key(State.NEXT, valid_days)
+        return store_key(key_pem, cert_pem, State.NEXT, use)
+    return generate_key(State.NEXT, valid_days, use)
 
 
-def import_key(key_pem: bytes, cert_pem: bytes) -> SigningKey:
+def import_key(key_pem: bytes, cert_pem: bytes, use: str = SAML) -> SigningKey:
     """Bring an existing key (say, one IAM already trusts): active if there is none, else next."""
     material = _usable(key_pem, cert_pem)
-    if signing_row() is None:
+    if signing_row(use) is None:
         _check_validity(material.fingerprint, material.not_valid_before, material.not_valid_after)
-        return store_key(key_pem, cert_pem, State.ACTIVE)
-    return stage(key_pem=key_pem, cert_pem=cert_pem)
+        return store_key(key_pem, cert_pem, State.ACTIVE, use)
+    return stage(key_pem=key_pem, cert_pem=cert_pem, use=use)
 
 
 def _check_validity(fingerprint: str, not_before, not_after, now=None) -> None:
@@ -181,18 +197,24 @@ def _get(fingerprint: str, state: str | None = None) -> SigningKey:
 
 
 @transaction.atomic
-def activate(fingerprint: str = "", now: datetime.datetime | None = None) -> SigningKey:
+def activate(
+    fingerprint: str = "", now: datetime.datetime | None = None, use: str = SAML
+) -> SigningKey:
     """The next key starts signing; the old active key stays published until retired.
 
     `now` (default: the clock) is when the step happens; tests pass it instead of waiting.
+    A fingerprint names the key, and so its use (the admin's actions pass only that);
+    `use` picks the rollover when no fingerprint is given.
     """
     key = (
         _get(fingerprint, State.NEXT)
         if fingerprint
-        else (SigningKey.objects.filter(state=State.NEXT).first())
+        else (SigningKey.objects.filter(state=State.NEXT, use=use).first())
     )
     if key is None:
-        raise KeyLifecycleError("There is no next key to activate. Run `rotate_key stage` first.")
+        raise KeyLifecycleError(
+            f"There is no next key to activate. Run `rotate_key stage{_use_flag(use)}` first."
+        )
     _check_validity(key.fingerprint, key.not_valid_before, key.not_valid_after, now)
     if seconds := wait_needed(key.state_changed_at, now):
         raise KeyLifecycleError(
@@ -204,19 +226,24 @@ def activate(fingerprint: str = "", now: datetime.datetime | None = None) -> Sig
 
 
 @transaction.atomic
-def retire(fingerprint: str = "", now: datetime.datetime | None = None) -> SigningKey:
+def retire(
+    fingerprint: str = "", now: datetime.datetime | None = None, use: str = SAML
+) -> SigningKey:
     """Stop publishing a key: by default the oldest active key that no longer signs.
 
     `now` (default: the clock) is when the step happens; tests pass it instead of waiting.
+    A fingerprint names the key and its use; `use` picks the rollover otherwise.
     """
-    signer = signing_row()
     if fingerprint:
         key = _get(fingerprint)
         if key.state == State.RETIRED:
             raise KeyLifecycleError(f"Key {key.fingerprint} is already retired.")
+        use = key.use
+        signer = signing_row(use)
     else:
+        signer = signing_row(use)
         key = (
-            SigningKey.objects.filter(state=State.ACTIVE)
+            SigningKey.objects.filter(state=State.ACTIVE, use=use)
             .exclude(pk=signer.pk if signer else None)
             .order_by("state_changed_at")
             .first()
@@ -227,7 +254,7 @@ def retire(fingerprint: str = "", now: datetime.datetime | None = None) -> Signi
                 "new key first."
             )
     if key.pk == getattr(signer, "pk", None):
-        others = SigningKey.objects.filter(state=State.ACTIVE).exclude(pk=key.pk)
+        others = SigningKey.objects.filter(state=State.ACTIVE, use=use).exclude(pk=key.pk)
         if not others.exists():
             raise KeyLifecycleError(
                 f"Key {key.fingerprint} is the only active key; retiring it would stop all "
@@ -289,7 +316,8 @@ class KeyRing:
 
 
 class _KeyCache:
-    def __init__(self) -> None:
+    def __init__(self, use: str = SAML) -> None:
+        self.use = use
         self._lock = threading.Lock()
         self._material: dict[str, signing.KeyMaterial] = {}
         self._ring: KeyRing | None = None
@@ -320,6 +348,7 @@ class _KeyCache:
     def _refresh(self) -> KeyRing:
         rows = list(
             SigningKey.objects.exclude(state=State.RETIRED)
+            .filter(use=self.use)
             .order_by("created_at")
             .values_list("fingerprint", "state", "state_changed_at")
         )
@@ -354,23 +383,33 @@ class _KeyCache:
         return material
 
 
-_cache = _KeyCache()
-forget_cached_keys = _cache.clear
+# One cache per use: SAML metadata never lists a JWT key, nor the JWKS a SAML key.
+_caches = {use: _KeyCache(use) for use in Use.values}
+_cache = _caches[SAML]
 
 
-refresh_keys = _cache.refresh
+def forget_cached_keys() -> None:
+    for cache in _caches.values():
+        cache.clear()
+
+
+def refresh_keys() -> KeyRing:
+    """Re-read every use's keys (the watcher's step); returns the SAML ring as before."""
+    rings = {use: cache.refresh() for use, cache in _caches.items()}
+    return rings[SAML]
 
 
 def watched() -> None:
     """A watcher thread refreshes this process's keys; the request path need not."""
-    _cache.watched = True
+    for cache in _caches.values():
+        cache.watched = True
 
 
-def active_key() -> signing.KeyMaterial:
-    signer = _cache.ring().signer
+def active_key(use: str = SAML) -> signing.KeyMaterial:
+    signer = _caches[use].ring().signer
     if signer is None:
         raise SamlError(
-            "The IdP has no active signing key",
+            f"The IdP has no active {'JWT ' if use != SAML else ''}signing key",
             "Nothing can be signed until a key is active.",
             "Run `python manage.py ensure_signing_key` (make run does this).",
             status=503,
@@ -378,6 +417,6 @@ def active_key() -> signing.KeyMaterial:
     return signer
 
 
-def published_keys() -> tuple[signing.KeyMaterial, ...]:
-    """Every key that is not retired: the active ones and any next one, oldest first."""
-    return _cache.ring().published
+def published_keys(use: str = SAML) -> tuple[signing.KeyMaterial, ...]:
+    """Every key of `use` that is not retired: the active ones and any next one, oldest first."""
+    return _caches[use].ring().published

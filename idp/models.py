@@ -464,8 +464,14 @@ class SigningKey(models.Model):
         ACTIVE = "active"
         RETIRED = "retired"
 
+    class Use(models.TextChoices):
+        # Each use has its own rollover: rotating the JWT key never touches SAML metadata.
+        SAML = "saml", "SAML (metadata, assertions)"
+        JWT = "jwt", "JWT (OIDC JWKS, web-identity tokens)"
+
     fingerprint = models.CharField("SHA-256 fingerprint", max_length=64, unique=True)
     state = models.CharField(max_length=8, choices=State.choices)
+    use = models.CharField(max_length=4, choices=Use.choices, default=Use.SAML)
     not_valid_before = models.DateTimeField()
     not_valid_after = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -475,7 +481,9 @@ class SigningKey(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["state"], condition=models.Q(state="next"), name="one_next_key"
+                fields=["use", "state"],
+                condition=models.Q(state="next"),
+                name="one_next_key_per_use",
             )
         ]
 

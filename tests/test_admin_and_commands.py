@@ -123,7 +123,9 @@ def test_export_metadata_without_key_explains(db):
 def test_ensure_signing_key_is_idempotent(db):
     assert "Generated" in run("ensure_signing_key")
     assert "Using" in run("ensure_signing_key")
-    assert SigningKey.objects.filter(state="active").count() == 1
+    # One active key per use: SAML (metadata) and JWT (/oidc/jwks).
+    assert SigningKey.objects.filter(state="active", use="saml").count() == 1
+    assert SigningKey.objects.filter(state="active", use="jwt").count() == 1
 
 
 def test_aws_sp_must_sign_the_assertion(db):

@@ -4,12 +4,17 @@ from idp import keys
 
 
 class Command(BaseCommand):
-    help = "Make sure an active signing key exists, generating RSA-2048 + self-signed cert if not."
+    help = (
+        "Make sure an active SAML and an active JWT signing key exist, generating RSA-2048 + "
+        "self-signed cert if not."
+    )
 
     def handle(self, *args, **options):
-        key, created = keys.ensure_active_key()
-        verb = "Generated" if created else "Using"
-        self.stdout.write(
-            f"{verb} signing key {key.fingerprint} (valid until {key.not_valid_after:%Y-%m-%d}) "
-            f"in {keys.certs_dir()}"
-        )
+        # Both uses: `make run` runs this, and /oidc/ needs a JWT key as sign-ons a SAML one.
+        for use, what in ((keys.SAML, "signing key"), (keys.Use.JWT, "JWT signing key")):
+            key, created = keys.ensure_active_key(use)
+            verb = "Generated" if created else "Using"
+            self.stdout.write(
+                f"{verb} {what} {key.fingerprint} (valid until {key.not_valid_after:%Y-%m-%d}) "
+                f"in {keys.certs_dir()}"
+            )

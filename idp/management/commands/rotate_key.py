@@ -26,6 +26,15 @@ NEXT_STEPS = {
     "retire": "The old key is no longer published. Push the metadata to IAM once more.",
 }
 
+# JWT keys are fetched from /oidc/jwks by the verifiers (IAM, the local STS): no push.
+JWT_NEXT_STEPS = {
+    "stage": "/oidc/jwks now publishes the next key beside the active one. Once verifiers have "
+    "refetched it, run `rotate_key activate --use jwt`.",
+    "activate": "The new key signs tokens; the old one stays in /oidc/jwks. Once every token "
+    "it signed has expired, run `rotate_key retire --use jwt`.",
+    "retire": "The old key is no longer in /oidc/jwks.",
+}
+
 
 class Command(BaseCommand):
     help = "Rotate the signing key: status, stage (publish a next key), activate, retire."
@@ -42,15 +51,29 @@ class Command(BaseCommand):
             action="store_true",
             help="fail instead of waiting for every worker to see the previous step",
         )
+        parser.add_argument(
+            "--use",
+            choices=SigningKey.Use.values,
+            default=SigningKey.Use.SAML,
+            help="which keys: saml (metadata; default) or jwt (the OIDC JWKS)",
+        )
         add_sync_option(parser)
         add_iam_options(parser)
 
-    def handle(self, *args, step, fingerprint, days, no_wait, sync_iam, **options):
+    def handle(self, *args, step, fingerprint, days, no_wait, sync_iam, use, **options):
         if step == "status":
             self._status()
             return
-        key = self._run(step, fingerprint, days, no_wait)
-        self.stdout.write(f"{step}: key {key.fingerprint} is now {key.state}.")
+        if use == SigningKey.Use.JWT and sync_iam:
+            raise CommandError(
+                "--sync-iam pushes SAML metadata; JWT keys reach IAM through /oidc/jwks by "
+                "themselves. Drop --sync-iam."
+            )
+        key = self._run(step, fingerprint, days, no_wait, use)
+        self.stdout.write(f"{step}: {key.use} key {key.fingerprint} is now {key.state}.")
+        if key.use == SigningKey.Use.JWT:
+            self.stdout.write(JWT_NEXT_STEPS[step])
+            return
         self.stdout.write(NEXT_STEPS[step])
         if sync_iam:
             try:
@@ -67,11 +90,11 @@ class Command(BaseCommand):
             self.stdout.write("  " + cli_commands("fedmock", "fedmock-metadata.xml")[1])
             self.stdout.write("  (or: python manage.py sync_iam_provider --name fedmock)")
 
-    def _run(self, step: str, fingerprint: str, days: int, no_wait: bool) -> SigningKey:
+    def _run(self, step: str, fingerprint: str, days: int, no_wait: bool, use: str) -> SigningKey:
         steps = {
-            "stage": lambda: keys.stage(valid_days=days),
-            "activate": lambda: keys.activate(fingerprint),
-            "retire": lambda: keys.retire(fingerprint),
+            "stage": lambda: keys.stage(valid_days=days, use=use),
+            "activate": lambda: keys.activate(fingerprint, use=use),
+            "retire": lambda: keys.retire(fingerprint, use=use),
         }
         try:
             return keys.wait_and_retry(
@@ -86,16 +109,17 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
 
     def _status(self) -> None:
-        signer = keys.signing_row()
+        signers = {use: keys.signing_row(use) for use in SigningKey.Use.values}
         now = timezone.now()
-        for key in SigningKey.objects.order_by("created_at"):
+        for key in SigningKey.objects.order_by("use", "created_at"):
+            signer = signers[key.use]
             role = (
                 "signs"
                 if signer and key.pk == signer.pk
                 else ("published" if key.state != SigningKey.State.RETIRED else "-")
             )
             self.stdout.write(
-                f"{key.fingerprint[:16]}  {key.state:8} {role:9} "
+                f"{key.use:4}  {key.fingerprint[:16]}  {key.state:8} {role:9} "
                 f"valid until {key.not_valid_after:%Y-%m-%d} "
                 f"({(key.not_valid_after - now).days} days left)"
             )
