@@ -29,11 +29,12 @@ from django.views.decorators.csrf import csrf_exempt
 from idp import audit, clock
 from idp.models import AuditEvent
 
-from . import assertion, errors, policy, sigv4, state
+from . import assertion, errors, jwks, policy, sigv4, state, web_identity
 from .errors import StsError
 
 VERSIONS = {"iam": "2010-05-08", "sts": "2011-06-15"}  # an action of another is unknown
-UNSIGNED = {"AssumeRoleWithSAML"}  # botocore sends it without credentials, as AWS allows
+# botocore sends these without credentials, as AWS allows
+UNSIGNED = {"AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"}
 EXPLANATION_HEADER = "X-Fedmock-Explanation"
 EXPLANATION_MAX = 4000  # one header line: proxies refuse very long ones
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -236,8 +237,8 @@ def _authenticate(request: HttpRequest, body: bytes, call: _Call) -> state.Calle
     authorization = request.headers.get("Authorization", "")
     if not authorization:
         raise errors.MISSING_AUTHENTICATION.error(
-            f"{call.action} needs a SigV4-signed request; AssumeRoleWithSAML is the only "
-            "unsigned action"
+            f"{call.action} needs a SigV4-signed request; AssumeRoleWithSAML and "
+            "AssumeRoleWithWebIdentity are the unsigned actions"
         )
     signature = sigv4.parse(authorization, request.headers.get("X-Amz-Date", ""))
     caller = state.caller_for_key(signature.access_key_id)
@@ -513,6 +514,73 @@ def assume_role_with_saml(params, caller, call):
     return result
 
 
+def assume_role_with_web_identity(params, caller, call):
+    role_arn, session_name = params["RoleArn"], params["RoleSessionName"]
+    token = params["WebIdentityToken"]
+    call.roles = [role_arn]
+    if not re.fullmatch(r"[\w+=,.@-]{2,64}", session_name, re.ASCII):
+        raise errors.constraint(
+            session_name,
+            "roleSessionName",
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+        )
+    role = state.role_by_arn(role_arn)
+    if role is None:
+        raise errors.NOT_AUTHORIZED.error(
+            f"no role {role_arn} in the local IAM (AWS does not say so, to hide which roles exist)",
+            action="sts:AssumeRoleWithWebIdentity",
+        )
+    issuer = web_identity.issuer_of(token)
+    if issuer is None:
+        raise web_identity.NOT_A_JWT.error("the token has no readable iss claim")
+    row = state.oidc_provider_for_issuer(role.account_id, issuer)
+    if row is None:
+        raise web_identity.NO_PROVIDER.error(
+            f"account {role.account_id} has no OIDC provider for {issuer} "
+            "(CreateOpenIDConnectProvider)",
+            issuer=issuer,
+        )
+    provider = web_identity.Provider(row.issuer, tuple(row.client_ids), row.arn)
+    now = clock.now()
+    validated = web_identity.validate(
+        token,
+        provider=provider,
+        jwks=jwks.keys_for(row.issuer),
+        now=now,
+        duration_seconds=params.get("DurationSeconds"),
+        role_max_session_duration=role.max_session_duration,
+    )
+    call.who = validated.subject
+    actions = ("sts:AssumeRoleWithWebIdentity",)
+    decision = policy.evaluate(
+        role.trust_policy,
+        policy.PolicyRequest(
+            principal={"Federated": [row.arn]},
+            actions=actions,
+            context={**validated.policy_context(), "sts:RoleSessionName": session_name},
+        ),
+    )
+    if not decision.allowed:
+        raise errors.NOT_AUTHORIZED.error(
+            *decision.explanation, action=decision.denied_action or actions[0]
+        )
+    issued = state.issue_role_session(
+        role,
+        session_name,
+        validated.duration_seconds,
+        now,
+        action="AssumeRoleWithWebIdentity",
+    )
+    _issued(call, call.request_id, issued)
+    return {
+        "Credentials": _credentials(issued),
+        "SubjectFromWebIdentityToken": validated.subject,
+        "AssumedRoleUser": {"AssumedRoleId": issued.user_id, "Arn": issued.arn},
+        "Provider": row.url,
+        "Audience": validated.audience,
+    }
+
+
 def _session_duration(requested, role, caller: state.Caller) -> int:
     duration = requested if requested is not None else 3600
     chained = caller.credential is not None and ":assumed-role/" in caller.arn
@@ -647,6 +715,7 @@ IAM_ACTIONS = {
 }
 STS_ACTIONS = {
     "AssumeRoleWithSAML": assume_role_with_saml,
+    "AssumeRoleWithWebIdentity": assume_role_with_web_identity,
     "AssumeRole": assume_role,
     "GetFederationToken": get_federation_token,
     "GetCallerIdentity": get_caller_identity,
