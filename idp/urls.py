@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("idp.api.urls")),
     path("aws/", include("idp.sts.urls")),
+    path("oidc/", include("idp.oidc.urls")),
 ]
 
 handler400 = "idp.errors.bad_request"

@@ -1,0 +1,230 @@
+"""Web-identity tokens: the claims a CI system or a cluster would put in its OIDC token,
+signed with our JWT key. Pure: no Django, no clock; `now` and the key are passed in.
+
+Presets are data: each names its default audience and lifetime and builds the claims
+GitHub Actions, EKS (IRSA) or GitLab CI would issue for the given repository, ref or
+service account, so trust policies written for them (`token.actions.githubusercontent.com:sub`
+and so on) can be tried against the local STS.
+"""
+
+import datetime
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+ALGORITHM = "RS256"
+AWS_AUDIENCE = "sts.amazonaws.com"
+MAX_LIFETIME = 86400  # STS refuses nothing shorter; longer than a day is a mistake here
+
+
+class TokenError(ValueError):
+    """Options that cannot make a token; title/detail/hint as the house's refusals."""
+
+    def __init__(self, title: str, detail: str, hint: str = ""):
+        super().__init__(f"{title}. {detail}" + (f" {hint}" if hint else ""))
+        self.title, self.detail, self.hint = title, detail, hint
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the caller chose; each preset reads the fields it knows."""
+
+    repo: str = ""
+    ref: str = ""
+    environment: str = ""
+    pull_request: bool = False
+    namespace: str = "default"
+    service_account: str = "default"
+    actor: str = "octocat"
+
+
+@dataclass(frozen=True)
+class Minted:
+    token: str
+    claims: dict
+    kid: str
+    expires_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    build: Callable[[Options], dict]
+    audience: str = AWS_AUDIENCE
+    lifetime: int = 300
+    claim_names: tuple[str, ...] = field(default=())
+
+
+_GITHUB_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_GITLAB_PROJECT = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+")
+_REF = re.compile(r"refs/(heads|tags)/[^\s:]+")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+def _need(pattern: re.Pattern, value: str, what: str, example: str) -> str:
+    if not pattern.fullmatch(value):
+        raise TokenError(f"Bad {what}", f"{value!r} is not a {what}.", f"Give one like {example}.")
+    return value
+
+
+def _github(o: Options) -> dict:
+    repo = _need(_GITHUB_REPO, o.repo or "acme/app", "GitHub repository", "acme/app")
+    owner = repo.split("/")[0]
+    if o.pull_request and o.environment:
+        raise TokenError(
+            "Conflicting options",
+            "A token's sub names an environment or a pull request, not both.",
+            "Drop --pull-request or --environment.",
+        )
+    if o.pull_request:
+        ref = o.ref or "refs/pull/1/merge"
+        sub, event = f"repo:{repo}:pull_request", "pull_request"
+    else:
+        ref = _need(_REF, o.ref or "refs/heads/main", "Git ref", "refs/heads/main")
+        event = "push"
+        sub = (
+            f"repo:{repo}:environment:{o.environment}"
+            if o.environment
+            else f"repo:{repo}:ref:{ref}"
+        )
+    ref_type = "tag" if ref.startswith("refs/tags/") else "branch"
+    workflow_ref = f"{repo}/.github/workflows/deploy.yml@{ref}"
+    claims = {
+        "sub": sub,
+        "repository": repo,
+        "repository_owner": owner,
+        "repository_id": "1",
+        "repository_owner_id": "1",
+        "repository_visibility": "private",
+        "actor": o.actor,
+        "actor_id": "1",
+        "ref": ref,
+        "ref_type": ref_type,
+        "ref_protected": "false",
+        "event_name": event,
+        "workflow": "deploy",
+        "workflow_ref": workflow_ref,
+        "job_workflow_ref": workflow_ref,
+        "run_id": "1",
+        "run_number": "1",
+        "run_attempt": "1",
+        "runner_environment": "github-hosted",
+        "head_ref": "feature" if o.pull_request else "",
+        "base_ref": "main" if o.pull_request else "",
+    }
+    if o.environment:
+        claims["environment"] = o.environment
+    return claims
+
+
+def _eks(o: Options) -> dict:
+    namespace = _need(_DNS_LABEL, o.namespace, "Kubernetes namespace", "default")
+    account = _need(_DNS_LABEL, o.service_account, "service account name", "my-app")
+    return {
+        "sub": f"system:serviceaccount:{namespace}:{account}",
+        "kubernetes.io": {
+            "namespace": namespace,
+            "serviceaccount": {
+                "name": account,
+                "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, account)),
+            },
+            "pod": {"name": f"{account}-0", "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, namespace))},
+        },
+    }
+
+
+def _gitlab(o: Options) -> dict:
+    project = _need(_GITLAB_PROJECT, o.repo or "acme/app", "GitLab project path", "group/project")
+    ref = _need(_REF, o.ref or "refs/heads/main", "Git ref", "refs/heads/main")
+    ref_type = "tag" if ref.startswith("refs/tags/") else "branch"
+    short = ref.split("/", 2)[2]
+    claims = {
+        "sub": f"project_path:{project}:ref_type:{ref_type}:ref:{short}",
+        "namespace_id": "1",
+        "namespace_path": project.rsplit("/", 1)[0],
+        "project_id": "1",
+        "project_path": project,
+        "user_id": "1",
+        "user_login": o.actor,
+        "pipeline_id": "1",
+        "pipeline_source": "push",
+        "job_id": "1",
+        "ref": short,
+        "ref_type": ref_type,
+        "ref_path": ref,
+        "ref_protected": "true",
+        "runner_environment": "gitlab-hosted",
+    }
+    if o.environment:
+        claims["environment"] = o.environment
+    return claims
+
+
+PRESETS = {
+    preset.name: preset
+    for preset in (
+        Preset("github", _github, lifetime=300),
+        Preset("eks", _eks, lifetime=86400),
+        Preset("gitlab", _gitlab, lifetime=300),
+    )
+}
+
+# For discovery's claims_supported: every claim some preset sets, plus the registered ones.
+REGISTERED = ("iss", "sub", "aud", "iat", "nbf", "exp", "jti")
+
+
+def claims_supported() -> list[str]:
+    names = set(REGISTERED)
+    for preset in PRESETS.values():
+        names.update(preset.build(Options()))
+    names.update(("environment",))
+    return sorted(names)
+
+
+def preset_claims(name: str, options: Options) -> dict:
+    preset = PRESETS.get(name)
+    if preset is None:
+        raise TokenError(
+            "Unknown preset", f"{name!r} is not a preset.", f"Pick one of {', '.join(PRESETS)}."
+        )
+    return {"aud": preset.audience, **preset.build(options)}
+
+
+def default_lifetime(name: str | None) -> int:
+    return PRESETS[name].lifetime if name in PRESETS else 3600
+
+
+def mint(
+    claims: dict, key: RSAKey, kid: str, *, issuer: str, now: datetime.datetime, lifetime: int
+) -> Minted:
+    """Sign `claims` with the registered time claims added; `iss` is ours, always."""
+    if not 1 <= lifetime <= MAX_LIFETIME:
+        raise TokenError(
+            "Bad lifetime",
+            f"{lifetime} s is not between 1 and {MAX_LIFETIME} seconds.",
+            "Give --lifetime in seconds, say 3600.",
+        )
+    if now.tzinfo is None:
+        raise TokenError("Bad time", f"{now.isoformat()} has no time zone.", "End it with Z.")
+    if not claims.get("sub"):
+        raise TokenError(
+            "No subject", "A web-identity token needs a sub.", "Give --sub or a preset."
+        )
+    issued = int(now.timestamp())
+    expires_at = datetime.datetime.fromtimestamp(issued + lifetime, datetime.UTC)
+    full = {
+        **claims,
+        "iss": issuer,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + lifetime,
+        "jti": claims.get("jti") or str(uuid.uuid4()),
+    }
+    token = jwt.encode(
+        {"alg": ALGORITHM, "kid": kid, "typ": "JWT"}, full, key, algorithms=[ALGORITHM]
+    )
+    return Minted(token, full, kid, expires_at)
