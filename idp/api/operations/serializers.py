@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from idp.api.errors import SEVERITIES, FindingSerializer
+from idp.oidc import tokens
 from idp.saml import aws, bindings
 
 # A response up to four times AWS's limit is still read, so that the checker can say it is
@@ -166,3 +167,47 @@ class StageRequest(serializers.Serializer):
     days = serializers.IntegerField(
         min_value=1, max_value=36500, default=3650, help_text="the certificate's lifetime"
     )
+
+
+class WebIdentityTokenRequest(serializers.Serializer):
+    preset = serializers.ChoiceField(
+        choices=sorted(tokens.PRESETS),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="whose token to imitate; none: only sub, aud and claims",
+    )
+    repo = serializers.CharField(
+        max_length=MAX_NAME,
+        required=False,
+        default="",
+        help_text="github: ORG/REPO; gitlab: GROUP/PROJECT",
+    )
+    ref = serializers.CharField(
+        max_length=MAX_NAME, required=False, default="", help_text="refs/heads/main"
+    )
+    environment = serializers.CharField(max_length=MAX_NAME, required=False, default="")
+    pull_request = serializers.BooleanField(required=False, default=False)
+    namespace = serializers.CharField(max_length=MAX_NAME, required=False, default="default")
+    service_account = serializers.CharField(max_length=MAX_NAME, required=False, default="default")
+    sub = serializers.CharField(max_length=MAX_NAME, required=False, default="")
+    aud = serializers.CharField(max_length=MAX_NAME, required=False, default="")
+    claims = serializers.DictField(
+        required=False, default=dict, help_text="extra claims (iss, iat, nbf, exp are reserved)"
+    )
+    lifetime = serializers.IntegerField(
+        min_value=1, max_value=tokens.MAX_LIFETIME, required=False, allow_null=True, default=None
+    )
+    now = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="the issue time; default: the clock",
+    )
+
+
+class WebIdentityTokenResponse(serializers.Serializer):
+    token = serializers.CharField(help_text="the JWT (RS256, header kid)")
+    claims = serializers.DictField(help_text="the token's claims, as signed")
+    kid = serializers.CharField(help_text="the key's id in /oidc/jwks")
+    expires_at = serializers.DateTimeField()

@@ -15,7 +15,9 @@ from idp import clock, fixtures, keys, scenarios, sso
 from idp.api.errors import Conflict, error_responses
 from idp.management.commands.rotate_key import NEXT_STEPS
 from idp.models import LoadedFixture, SigningKey
+from idp.oidc import issue, tokens
 from idp.saml import aws
+from idp.saml.errors import SamlError
 
 from . import serializers as s
 
@@ -54,6 +56,59 @@ class SignOns(APIView):
             now=data["now"],
         )
         return Response(s.SignOnResponse(minted).data, status=status.HTTP_201_CREATED)
+
+
+class WebIdentityTokens(APIView):
+    # A token any trust policy for the preset's subject accepts: the sign-ons' power.
+    required_permissions = ["idp.preview_signed_response"]
+    required_scope = "sign-on"
+
+    @extend_schema(
+        operation_id="mint_web_identity_token",
+        summary="Mint a web-identity token (OIDC JWT)",
+        description="What `manage.py mint_web_identity_token` does: a JWT signed with the "
+        "active JWT key (issuer {IDP_BASE_URL}/oidc, keys at /oidc/jwks), shaped as GitHub "
+        "Actions, EKS or GitLab CI would issue it, for AssumeRoleWithWebIdentity. Needs the "
+        "`idp.preview_signed_response` permission and the `sign-on` scope.",
+        request=s.WebIdentityTokenRequest,
+        responses={201: s.WebIdentityTokenResponse, **error_responses(400, 503)},
+        tags=["sign-ons"],
+    )
+    def post(self, request):
+        data = _valid(s.WebIdentityTokenRequest, request.data)
+        options = tokens.Options(
+            **{
+                name: data[name]
+                for name in (
+                    "repo",
+                    "ref",
+                    "environment",
+                    "pull_request",
+                    "namespace",
+                    "service_account",
+                )
+            }
+        )
+        try:
+            minted = issue.issue(
+                preset=data["preset"],
+                options=options,
+                sub=data["sub"],
+                aud=data["aud"],
+                claims=data["claims"],
+                lifetime=data["lifetime"],
+                now=data["now"],
+                username=request.user.get_username(),
+            )
+        except tokens.TokenError as error:
+            raise SamlError(error.title, error.detail, error.hint, status=400) from error
+        answer = {
+            "token": minted.token,
+            "claims": minted.claims,
+            "kid": minted.kid,
+            "expires_at": minted.expires_at,
+        }
+        return Response(s.WebIdentityTokenResponse(answer).data, status=status.HTTP_201_CREATED)
 
 
 class Checks(APIView):
