@@ -89,6 +89,7 @@ def test_a_missing_key_file_is_a_503_with_a_hint_not_a_500(client, jwt_key):
     keys.forget_cached_keys()
     response = client.get("/oidc/jwks")
     assert response.status_code == 503 and "retire" in response.json()["hint"]
+    assert set(response.json()) >= {"title", "message", "hint", "status"}  # the API's shape
     assert response["Cache-Control"] == "no-store"
 
 

@@ -3,6 +3,7 @@
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from idp.api import errors
 from idp.saml.errors import SamlError
 
 from . import jwks, tokens
@@ -19,9 +20,7 @@ def _cached(payload: dict) -> JsonResponse:
 
 
 def _failure(error: SamlError) -> JsonResponse:
-    response = JsonResponse(
-        {"title": error.title, "detail": error.detail, "hint": error.hint}, status=error.status
-    )
+    response = JsonResponse(errors.body(error), status=error.status)  # the API's one shape
     response["Cache-Control"] = "no-store"
     return response
 
