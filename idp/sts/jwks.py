@@ -2,12 +2,21 @@
 discovery (`{iss}/.well-known/openid-configuration`) names `jwks_uri`; that is fetched.
 
 Bounded, because the issuer is whatever URL a caller registered: a timeout per request,
-a size cap per answer, and a per-process cache (TTL seconds) so a burst of sign-ons does
-not fetch the keys once per call. A key rotated at the issuer is seen after the TTL.
+a size cap per answer, and a per-process cache so a burst of sign-ons does not fetch the
+keys once per call.
+
+Cache time: a fetched JWKS is reused for TTL = 300 seconds (5 minutes) per issuer and
+process. A token whose `kid` the cached set lacks (the issuer has just started signing
+with a new key) makes one early refetch before it is refused, at most one per issuer
+every REFETCH_INTERVAL = 30 seconds, so a flood of tokens with made-up kids cannot turn
+every call into a fetch. A key the issuer stops publishing (retired) is therefore still
+accepted until the cached set expires: up to TTL seconds.
 """
 
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import requests
 
@@ -16,8 +25,17 @@ from . import web_identity
 TIMEOUT = 5.0  # seconds, per HTTP request
 MAX_BYTES = 256 * 1024  # a JWKS or discovery document larger than this is refused
 TTL = 300.0  # seconds a fetched JWKS is reused in this process
+REFETCH_INTERVAL = 30.0  # seconds between early refetches (unknown kid) per issuer
 
-_cache: dict[str, tuple[float, dict]] = {}
+
+@dataclass(frozen=True)
+class _Entry:
+    fetched_at: float  # time.monotonic() of the fetch
+    jwks: dict
+    early_at: float | None = None  # the last early refetch (a kid miss), if any
+
+
+_cache: dict[str, _Entry] = {}
 _lock = threading.Lock()
 
 
@@ -48,18 +66,48 @@ def _get_json(url: str) -> dict:
     return document
 
 
-def keys_for(issuer: str) -> dict:
-    """The issuer's JWKS (cached TTL seconds); a refusal names the URL that failed."""
-    now = time.monotonic()
-    with _lock:
-        cached = _cache.get(issuer)
-    if cached and now - cached[0] < TTL:
-        return cached[1]
+def _kids(jwks: dict) -> set[str]:
+    keys = jwks.get("keys")
+    if not isinstance(keys, list):
+        return set()
+    return {key["kid"] for key in keys if isinstance(key, dict) and isinstance(key.get("kid"), str)}
+
+
+def fetch(issuer: str) -> dict:
+    """The issuer's JWKS over HTTP: discovery, then `jwks_uri`."""
     discovery = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration")
     jwks_uri = discovery.get("jwks_uri")
     if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
         raise web_identity.NO_KEY.error(f"{issuer}'s discovery document has no jwks_uri")
-    jwks = _get_json(jwks_uri)
+    return _get_json(jwks_uri)
+
+
+def keys_for(
+    issuer: str,
+    kid: str | None = None,
+    *,
+    now: float | None = None,
+    fetcher: Callable[[str], dict] = fetch,
+) -> dict:
+    """The issuer's JWKS, cached TTL seconds; a refusal names the URL that failed.
+
+    `kid` is the token's key ID: if the cached set lacks it, the set is fetched again
+    early, at most once per REFETCH_INTERVAL per issuer. `now` is time.monotonic()'s
+    reading (tests pass it instead of waiting); `fetcher` fetches (tests pass a fake).
+    """
+    now = time.monotonic() if now is None else now
     with _lock:
-        _cache[issuer] = (now, jwks)
+        cached = _cache.get(issuer)
+    early_at = cached.early_at if cached else None
+    if cached and now - cached.fetched_at < TTL:
+        if kid is None or kid in _kids(cached.jwks):
+            return cached.jwks
+        if early_at is not None and now - early_at < REFETCH_INTERVAL:
+            return cached.jwks  # refetched moments ago: the kid is not there; validate refuses
+        early_at = now
+        with _lock:  # counted before the fetch, so failing fetches are rate-limited too
+            _cache[issuer] = _Entry(cached.fetched_at, cached.jwks, early_at)
+    jwks = fetcher(issuer)
+    with _lock:
+        _cache[issuer] = _Entry(now, jwks, early_at)
     return jwks

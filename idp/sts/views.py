@@ -545,7 +545,7 @@ def assume_role_with_web_identity(params, caller, call):
     validated = web_identity.validate(
         token,
         provider=provider,
-        jwks=jwks.keys_for(row.issuer),
+        jwks=jwks.keys_for(row.issuer, web_identity.kid_of(token)),
         now=now,
         duration_seconds=params.get("DurationSeconds"),
         role_max_session_duration=role.max_session_duration,

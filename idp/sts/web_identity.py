@@ -232,6 +232,17 @@ def token_claims_unverified(token: str) -> dict:
     return claims if isinstance(claims, dict) else {}
 
 
+def kid_of(token: str) -> str | None:
+    """The header's kid before any check: which key the JWKS cache must hold."""
+    if not isinstance(token, str) or not TOKEN_MIN <= len(token) <= TOKEN_MAX:
+        return None
+    try:
+        kid = jws.extract_compact(token.encode()).protected.get("kid")
+    except (JoseError, ValueError, TypeError):
+        return None
+    return kid if isinstance(kid, str) else None
+
+
 def issuer_of(token: str) -> str | None:
     issuer = token_claims_unverified(token).get("iss")
     return issuer if isinstance(issuer, str) else None
