@@ -17,6 +17,7 @@ from idp import keys
 from idp.models import SigningKey
 from idp.oidc import issue, tokens
 from idp.sts import jwks, state, web_identity
+from idp.sts.web_identity_context import web_identity_context
 
 JWT = SigningKey.Use.JWT
 ACCOUNT = "123456789012"
@@ -255,3 +256,49 @@ def test_a_jwt_key_rollover_through_the_sts_cache(idp_url, aws, role):
     assert "Couldn't retrieve verification key" in response["Error"]["Message"]
     assert old.kid in response["ResponseMetadata"]["HTTPHeaders"]["x-fedmock-explanation"]
     assert assume(aws, role, github().token)
+
+
+# --- one context builder for the STS and the explainer ---
+
+TAGS = {"principal_tags": {"team": ["ci"]}, "transitive_tag_keys": ["team"]}
+CLAIMS = {
+    "plain": ({"sub": MAIN, "aud": "sts.amazonaws.com"}, ("sts:AssumeRoleWithWebIdentity",)),
+    "azp and amr": (
+        {"sub": MAIN, "aud": ["a", "sts.amazonaws.com"], "azp": "sts.amazonaws.com", "amr": "pwd"},
+        ("sts:AssumeRoleWithWebIdentity",),
+    ),
+    "session tags": (
+        {"sub": MAIN, "aud": "sts.amazonaws.com", web_identity.TAGS_CLAIM: TAGS},
+        ("sts:AssumeRoleWithWebIdentity", "sts:TagSession"),
+    ),
+}
+
+
+@pytest.mark.parametrize(("claims", "actions"), CLAIMS.values(), ids=CLAIMS)
+def test_the_sts_and_the_explainer_build_one_context(claims, actions):
+    issuer = "https://token.actions.githubusercontent.com"
+    arn = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    validated = web_identity.ValidatedToken(
+        provider=web_identity.Provider(issuer, ("sts.amazonaws.com",), arn),
+        issuer=issuer,
+        subject=MAIN,
+        audience="sts.amazonaws.com",
+        claims={**claims, "iss": issuer},
+        duration_seconds=3600,
+    )
+    explained = web_identity_context({**claims, "iss": issuer}, provider_arn=arn)
+    assert validated.policy_context() == dict(explained.context)
+    assert validated.required_actions == explained.actions == actions
+
+
+def test_the_sts_names_the_matched_client_id_as_aud_for_a_list_aud():
+    issuer = "https://issuer.example"
+    validated = web_identity.ValidatedToken(
+        provider=web_identity.Provider(issuer, ("sts.amazonaws.com",)),
+        issuer=issuer,
+        subject="s",
+        audience="sts.amazonaws.com",
+        claims={"iss": issuer, "sub": "s", "aud": ["other", "sts.amazonaws.com"]},
+        duration_seconds=3600,
+    )
+    assert validated.policy_context()["issuer.example:aud"] == "sts.amazonaws.com"

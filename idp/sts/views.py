@@ -551,7 +551,7 @@ def assume_role_with_web_identity(params, caller, call):
         role_max_session_duration=role.max_session_duration,
     )
     call.who = validated.subject
-    actions = ("sts:AssumeRoleWithWebIdentity",)
+    actions = validated.required_actions  # + sts:TagSession when the token passes tags
     decision = policy.evaluate(
         role.trust_policy,
         policy.PolicyRequest(

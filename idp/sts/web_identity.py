@@ -19,6 +19,7 @@ from joserfc.jwk import KeySet
 
 from . import errors
 from .errors import Message
+from .web_identity_context import WebIdentityContext, web_identity_context
 
 # botocore's STS model: WebIdentityToken is 4 to 20000 characters. Checked before any
 # parsing, so a huge token costs nothing.
@@ -83,27 +84,27 @@ class ValidatedToken:
     claims: Mapping[str, object]
     duration_seconds: int
 
-    def policy_context(self) -> dict[str, str | list[str] | None]:
-        """The trust policy's condition keys (IAM User Guide: "Available keys for AWS
-        OIDC federation"): `<host/path>:sub`, `:aud`, `:oaud` (the `aud` when `azp` is
-        present, as for Google), `:amr`, and aws:FederatedProvider."""
-        key = self.provider.key
-        aud = self.claims.get("aud")
-        auds = [aud] if isinstance(aud, str) else [a for a in aud or [] if isinstance(a, str)]
-        azp = self.claims.get("azp")
-        amr = self.claims.get("amr")
-        context: dict[str, str | list[str] | None] = {
-            f"{key}:sub": self.subject,
-            f"{key}:aud": azp if isinstance(azp, str) else self.audience,
-            f"{key}:oaud": auds if isinstance(azp, str) else None,
-            f"{key}:amr": (
-                [amr] if isinstance(amr, str) else [a for a in amr if isinstance(a, str)]
-            )
-            if isinstance(amr, (str, list))
-            else None,
-            "aws:FederatedProvider": self.provider.arn or None,
-        }
+    def _built(self) -> WebIdentityContext:
+        # The one builder the explainer uses too, keyed by IAM's name of the provider
+        # (Provider.key: the host lowercased) rather than the token's spelling of iss.
+        return web_identity_context(
+            {**self.claims, "iss": self.provider.key}, provider_arn=self.provider.arn or None
+        )
+
+    def policy_context(self) -> dict[str, str | list[str]]:
+        """The trust policy's condition keys, built by web_identity_context.py (IAM User
+        Guide: "Available keys for AWS OIDC federation"). One STS-only refinement: with
+        no `azp`, `:aud` is the client ID that matched, as STS answers `Audience`, where
+        the explainer (which knows no provider) keeps every value of a list `aud`."""
+        context = dict(self._built().context)
+        if not isinstance(self.claims.get("azp"), str):
+            context[f"{self.provider.key}:aud"] = self.audience
         return context
+
+    @property
+    def required_actions(self) -> tuple[str, ...]:
+        """sts:AssumeRoleWithWebIdentity, and sts:TagSession when the token passes tags."""
+        return self._built().actions
 
 
 def _z(seconds: float) -> str:
