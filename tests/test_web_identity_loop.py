@@ -17,7 +17,7 @@ from idp import keys
 from idp.models import SigningKey
 from idp.oidc import issue, tokens
 from idp.sts import jwks, state, web_identity
-from idp.sts.web_identity_context import web_identity_context
+from idp.sts.web_identity_context import TAGS_CLAIM, web_identity_context
 
 JWT = SigningKey.Use.JWT
 ACCOUNT = "123456789012"
@@ -268,7 +268,7 @@ CLAIMS = {
         ("sts:AssumeRoleWithWebIdentity",),
     ),
     "session tags": (
-        {"sub": MAIN, "aud": "sts.amazonaws.com", web_identity.TAGS_CLAIM: TAGS},
+        {"sub": MAIN, "aud": "sts.amazonaws.com", TAGS_CLAIM: TAGS},
         ("sts:AssumeRoleWithWebIdentity", "sts:TagSession"),
     ),
 }

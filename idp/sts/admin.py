@@ -282,10 +282,11 @@ class RoleAdmin(_IamAdmin):
             saved = Role.objects.get(account_id=obj.account_id, name=obj.name)
             obj.pk, obj.role_id, obj.created_at = saved.pk, saved.role_id, saved.created_at
             return
-        # The form ran the checks CreateRole/UpdateRole/UpdateAssumeRolePolicy run.
+        # The same calls as the IAM API's UpdateRole and UpdateAssumeRolePolicy.
         with transaction.atomic():
-            obj.save(update_fields=["max_session_duration", "description", "trust_policy"])
-            _changed()
+            state.update_role(obj.account_id, obj.name, obj.max_session_duration, obj.description)
+            if "trust_policy" in form.changed_data:
+                state.update_trust_policy(obj.account_id, obj.name, obj.trust_policy)
 
 
 # --- issued credentials ---------------------------------------------------------------

@@ -29,7 +29,6 @@ TOKEN_MIN, TOKEN_MAX = 4, 20_000
 ALGORITHMS = ("RS256", "ES256")
 DEFAULT_DURATION = 3600
 DURATION_MIN = 900
-TAGS_CLAIM = "https://aws.amazon.com/tags"
 
 WEB_IDENTITY_GUIDE = "IAM User Guide: Create a role for OpenID Connect federation"
 NO_PROVIDER = Message(
