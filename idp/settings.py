@@ -74,6 +74,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "idp.api",
     "idp.sts",
+    # Before idp.oidc, whose admin replaces DOT's.
+    "oauth2_provider",
+    "idp.oidc",
 ]
 
 MIDDLEWARE = [
@@ -214,4 +217,24 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI would fetch a badge from validator.swagger.io, which the CSP refuses.
     "SWAGGER_UI_SETTINGS": {"validatorUrl": None},
     "ENUM_NAME_OVERRIDES": {"SeverityEnum": "idp.api.errors.SEVERITIES"},
+}
+
+# The OIDC issuer at /oidc (idp/oidc): django-oauth-toolkit's authorization-code (PKCE
+# required) and client-credentials grants, with our client model and validator; the issuer,
+# its keys and the ID-token claims are fedmock's (idp/oidc/validator.py).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oidc.Client"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "PKCE_REQUIRED": True,
+    "SCOPES": {
+        "openid": "an ID token",
+        "profile": "the user's name",
+        "email": "the user's e-mail address",
+        "groups": "the user's groups",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    "ID_TOKEN_EXPIRE_SECONDS": 3600,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
 }
