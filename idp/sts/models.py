@@ -112,3 +112,24 @@ class OidcProvider(models.Model):
     @property
     def arn(self) -> str:
         return f"arn:aws:iam::{self.account_id}:oidc-provider/{self.url}"
+
+
+class SigninToken(models.Model):
+    """A console sign-in token of the local federation endpoint (/aws/federation).
+
+    Only its SHA-256 digest is kept, so the table cannot sign anyone in. AWS's tokens are
+    good for 15 minutes and once: `used_at` is set by the one UPDATE that may claim it.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    credential = models.ForeignKey(IssuedCredential, on_delete=models.CASCADE)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    session_duration = models.PositiveIntegerField()  # the console session, in seconds
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "console sign-in token"
+
+    def __str__(self) -> str:
+        return f"sign-in token for {self.credential.arn}"
