@@ -8,10 +8,12 @@ cache receivers (idp/cache.py) fire: the next sign-on sees the change.
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from oauth2_provider.generators import generate_client_secret
 from rest_framework import exceptions, serializers
 
 from idp import cache
 from idp.models import AssertionConsumerService, ClaimRule, ServiceProvider
+from idp.oidc.models import SCOPES, Client, default_grants, default_scopes
 from idp.presets import RULE_SETS
 from idp.registry import MAX_METADATA_BYTES
 from users.models import Group, GroupGraph, User, UserAttribute, ancestors
@@ -494,3 +496,121 @@ class SpClaimRuleSerializer(ClaimRuleSerializer):
 class RuleSetResultSerializer(serializers.Serializer):
     rule_set = serializers.CharField()
     claim_rules = ClaimRuleSerializer(many=True, help_text="The SP's own rules now, in order.")
+
+
+# ---------------------------------------------------------------------------- OIDC clients
+
+
+class SpaceSeparatedListField(serializers.ListField):
+    """A list in JSON, one space-separated text in the model (DOT's redirect_uris)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.CharField(trim_whitespace=False), **kwargs)
+
+    def to_representation(self, data) -> list[str]:
+        return data.split() if isinstance(data, str) else super().to_representation(data)
+
+    def to_internal_value(self, data) -> str:
+        items = super().to_internal_value(data)
+        problems = [
+            f"{item!r} contains a space or another blank character; a URI has none."
+            for item in items
+            if not item or item.split() != [item]
+        ]
+        if problems:
+            raise serializers.ValidationError(problems)
+        return " ".join(dict.fromkeys(items))
+
+
+OIDC_CLIENT_DEFAULTS = {
+    "name": "",
+    "redirect_uris": "",
+    "grant_types": default_grants,
+    "allowed_scopes": default_scopes,
+    "skip_authorization": False,
+}
+
+
+class OidcClientSerializer(serializers.ModelSerializer):
+    """An OIDC client (DOT's application, swapped for idp.oidc.models.Client). The secret is
+    never read back: DOT keeps its hash."""
+
+    client_id = serializers.CharField(
+        required=False,
+        max_length=255,
+        help_text="Generated when omitted on create; fixed afterwards (it is the URL's key).",
+    )
+    redirect_uris = SpaceSeparatedListField(
+        required=False,
+        help_text="Where the authorization-code flow may send the user back (exact match).",
+    )
+    grant_types = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="authorization-code (PKCE is required) and/or client-credentials.",
+    )
+    allowed_scopes = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text=f"Scopes the client may ask for: {', '.join(SCOPES)}.",
+    )
+
+    class Meta:
+        model = Client
+        fields = [
+            "client_id",
+            "name",
+            "client_type",
+            "redirect_uris",
+            "grant_types",
+            "allowed_scopes",
+            "skip_authorization",
+            "created",
+            "updated",
+        ]
+        read_only_fields = ["created", "updated"]
+
+    def validate_client_id(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.client_id:
+            raise serializers.ValidationError(
+                "A client's ID cannot change (tokens and relying parties name it); "
+                "create a new client instead."
+            )
+        if not value.isprintable() or value.split() != [value] or "/" in value:
+            raise serializers.ValidationError(
+                "Use printable characters without blanks or '/' (it appears in URLs)."
+            )
+        return value
+
+    @transaction.atomic
+    def create(self, validated: dict) -> Client:
+        client = Client(algorithm=Client.RS256_ALGORITHM)
+        # The one moment the secret exists in clear: the view answers it once.
+        self.new_secret = generate_client_secret()
+        client.client_secret = self.new_secret
+        return self._save(client, validated)
+
+    @transaction.atomic
+    def update(self, client: Client, validated: dict) -> Client:
+        if not self.partial:  # PUT replaces: what it omits goes back to its default
+            defaults = {k: v() if callable(v) else v for k, v in OIDC_CLIENT_DEFAULTS.items()}
+            validated = {**defaults, **validated}
+        return self._save(client, validated)
+
+    def _save(self, client: Client, validated: dict) -> Client:
+        for field, value in validated.items():
+            setattr(client, field, value)
+        # As the admin's form: clean() derives DOT's single grant from grant_types.
+        full_clean(client, exclude=["authorization_grant_type"])
+        client.save()
+        return client
+
+
+class OidcClientSecretSerializer(OidcClientSerializer):
+    client_secret = serializers.CharField(
+        read_only=True,
+        help_text="Shown this once: fedmock keeps only its hash. POST …/secret makes a new one.",
+    )
+
+    class Meta(OidcClientSerializer.Meta):
+        fields = [*OidcClientSerializer.Meta.fields, "client_secret"]

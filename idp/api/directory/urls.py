@@ -11,6 +11,7 @@ users = views.UserViewSet
 groups = views.GroupViewSet
 sps = views.ServiceProviderViewSet
 rules = views.ClaimRuleViewSet
+clients = views.OidcClientViewSet
 
 COLLECTION = {"get": "list", "post": "create"}
 ITEM = {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
@@ -39,4 +40,11 @@ urlpatterns = [
     ),
     path("claim-rules", rules.as_view(COLLECTION), name="claim-rule-list"),
     path("claim-rules/<int:id>", rules.as_view(ITEM_NO_PUT), name="claim-rule-detail"),
+    path("oidc-clients", clients.as_view(COLLECTION), name="oidc-client-list"),
+    path(
+        "oidc-clients/<path:client_id>/secret",
+        views.OidcClientSecretView.as_view(),
+        name="oidc-client-secret",
+    ),
+    path("oidc-clients/<path:client_id>", clients.as_view(ITEM), name="oidc-client-detail"),
 ]

@@ -14,6 +14,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
+from oauth2_provider.generators import generate_client_secret
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -23,6 +24,7 @@ from idp import cache
 from idp.api import errors
 from idp.api.errors import error_responses
 from idp.models import ClaimRule, ServiceProvider
+from idp.oidc.models import Client
 from idp.presets import apply_rule_set
 from idp.registry import fetch_metadata, register_from_metadata
 from idp.saml.errors import SamlError
@@ -501,3 +503,106 @@ class ClaimRuleViewSet(DirectoryViewSet):
         if params.get("global", "").lower() in ("true", "1", "yes"):
             queryset = queryset.filter(service_provider__isnull=True)
         return queryset
+
+
+CLIENT_ID = OpenApiParameter(
+    "client_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The OIDC client's ID.",
+)
+CLIENT_TAG = "oidc-clients"
+
+
+@extend_schema_view(
+    list=doc(CLIENT_TAG, "List OIDC clients", s.OidcClientSerializer(many=True)),
+    create=doc(
+        CLIENT_TAG,
+        "Register an OIDC client",
+        s.OidcClientSecretSerializer,
+        400,
+        status=201,
+        request=s.OidcClientSerializer,
+        description="A confidential client's secret is in this answer only (fedmock keeps "
+        "its hash); a public client gets none.",
+    ),
+    retrieve=doc(
+        CLIENT_TAG, "Read an OIDC client", s.OidcClientSerializer, 404, parameters=[CLIENT_ID]
+    ),
+    update=doc(
+        CLIENT_TAG,
+        "Replace an OIDC client",
+        s.OidcClientSerializer,
+        *WRITE_REFUSALS,
+        parameters=[CLIENT_ID],
+        description=f"{PUT_NOTE} The secret stays.",
+    ),
+    partial_update=doc(
+        CLIENT_TAG,
+        "Change some of an OIDC client's fields",
+        s.OidcClientSerializer,
+        *WRITE_REFUSALS,
+        parameters=[CLIENT_ID],
+    ),
+    destroy=doc(
+        CLIENT_TAG,
+        "Delete an OIDC client (its tokens go with it)",
+        None,
+        404,
+        status=204,
+        parameters=[CLIENT_ID],
+    ),
+)
+class OidcClientViewSet(DirectoryViewSet):
+    """OIDC clients of fedmock's issuer, by client ID, with the admin's permissions."""
+
+    queryset = Client.objects.order_by("name", "client_id")
+    serializer_class = s.OidcClientSerializer
+    lookup_field = "client_id"
+    noun = "OIDC client"
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.perform_create(serializer)
+        data = dict(serializer.data)
+        if serializer.instance.client_type == Client.CLIENT_CONFIDENTIAL:
+            data["client_secret"] = serializer.new_secret
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class OidcClientSecretView(APIView):
+    """A new secret for a confidential client; the old one stops working at once."""
+
+    required_permissions = ["oidc.change_client"]
+
+    @extend_schema(
+        summary="Give an OIDC client a new secret",
+        description="The answer shows the new secret once (fedmock keeps its hash); the old "
+        "secret stops working at once. Needs oidc.change_client, as in the admin.",
+        tags=[CLIENT_TAG],
+        parameters=[CLIENT_ID],
+        request=None,
+        responses={200: s.OidcClientSecretSerializer, **error_responses(404, 409)},
+    )
+    def post(self, request, client_id: str):
+        client = _oidc_client(client_id)
+        if client.client_type != Client.CLIENT_CONFIDENTIAL:
+            raise SamlError(
+                "A public client has no secret",
+                f"{client.client_id} is a public client: it proves itself with PKCE alone.",
+                "Make it confidential first (PATCH client_type), then ask for a secret.",
+                status=409,
+            )
+        secret = generate_client_secret()
+        with transaction.atomic():
+            client.client_secret = secret  # hashed by DOT's field as it is saved
+            client.save(update_fields=["client_secret", "updated"])
+        return Response({**s.OidcClientSerializer(client).data, "client_secret": secret})
+
+
+def _oidc_client(client_id: str) -> Client:
+    found = Client.objects.filter(client_id=client_id).first() if client_id.isprintable() else None
+    if found is None:
+        raise exceptions.NotFound(f"No OIDC client {client_id!r}.")
+    return found
