@@ -20,6 +20,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from idp import clock
@@ -27,7 +28,7 @@ from idp.saml.errors import SamlError
 from idp.saml.metadata import parse_idp_metadata
 from idp.saml.signing import fingerprint
 
-from . import state
+from . import explain_admin, state
 from .errors import StsError
 from .models import IamGeneration, IssuedCredential, Role, SamlProvider
 
@@ -255,6 +256,19 @@ class RoleAdmin(_IamAdmin):
     def get_readonly_fields(self, request, obj=None):
         fixed = ["account_id", "name", "path"] if obj is not None else []
         return [*fixed, *self.readonly_fields]
+
+    # The explainer page (explain_admin.py): it checks sts.view_role itself.
+    def get_urls(self):
+        view = self.admin_site.admin_view(lambda request: explain_admin.explain_view(self, request))
+        return [path("explain/", view, name="sts_role_explain"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        context = {"can_explain": explain_admin.may_explain(request), **(extra_context or {})}
+        return super().changelist_view(request, context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        context = {"can_explain": explain_admin.may_explain(request), **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, context)
 
     @admin.display(description="ARN")
     def arn(self, role: Role) -> str:

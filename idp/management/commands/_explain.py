@@ -296,7 +296,7 @@ def role_pair(response: str, role_arn: str | None, principal_arn: str | None) ->
     if len(matching) != 1:
         offered = "; ".join(f"{p.role_arn} with {p.provider_arn}" for p in pairs) or "none"
         raise Unexplainable(
-            f"Name the role and the SAML provider (--role-arn and --principal-arn): the "
-            f"assertion offers {offered}."
+            f"Name the role and its SAML provider (--role-arn and --principal-arn; on the "
+            f"admin page, Role ARN and Provider ARN): the assertion offers {offered}."
         )
     return matching[0].role_arn, matching[0].provider_arn
