@@ -104,13 +104,26 @@ def service_provider(entity_id: str) -> ServiceProvider | None:
 
 
 def rules_for(sp: ServiceProvider) -> list[ClaimRule]:
-    """The enabled global rules and the SP's own, in order."""
+    """The enabled global SAML rules and the SP's own, in order."""
     return _memo(
         "rules",
         sp.pk,
         lambda: list(
             ClaimRule.objects.filter(Q(service_provider=sp) | Q(service_provider__isnull=True))
-            .filter(enabled=True)
+            .filter(enabled=True, emits=ClaimRule.Emits.SAML)
+            .order_by("order", "id")
+        ),
+    )
+
+
+def rules_for_client(client) -> list[ClaimRule]:
+    """The enabled global JWT rules and the OIDC client's own, in order."""
+    return _memo(
+        "client_rules",
+        client.pk,
+        lambda: list(
+            ClaimRule.objects.filter(Q(oidc_client=client) | Q(oidc_client__isnull=True))
+            .filter(enabled=True, emits=ClaimRule.Emits.JWT)
             .order_by("order", "id")
         ),
     )

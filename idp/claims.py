@@ -1,23 +1,33 @@
-"""Claim rules: (user, service provider) -> Release.
+"""Claim rules: (user, service provider) -> Release, and (user, OIDC client) -> TokenClaims.
 
-Rules are ordered data (global ones and the SP's own, merged by order). This
+Rules are ordered data (global ones and the SP's or client's own, merged by order). This
 module reads the directory once per sign-on, in a fixed number of queries
 whatever the number of groups or rules, then evaluates every rule against that
-snapshot and records why each rule did or did not contribute.
+snapshot and records why each rule did or did not contribute. SAML rules give
+attributes; JWT rules give ID-token claims, shaped by idp/oidc/claim_shapes.py. Both
+go through the same conditions, sources and templates.
 """
 
+import dataclasses
 import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from users.models import DIRECTORY_FIELDS, DirectoryEntry, User
 
 from . import cache, rule_syntax
 from .models import ClaimRule, ServiceProvider
+from .oidc import claim_shapes
 from .saml import constants as c
 from .saml.errors import SamlError
 from .saml.release import Attribute, NameID, Release
+
+if TYPE_CHECKING:
+    from .oidc.models import Client
+
+    Target = ServiceProvider | Client  # whom the rules are evaluated for
 
 
 class NameIDUnavailable(SamlError):
@@ -27,14 +37,18 @@ class NameIDUnavailable(SamlError):
 class _TemplateValues(Mapping):
     """Placeholders of a template: named captures, {provider}, then directory references."""
 
-    def __init__(self, entry: DirectoryEntry, sp: ServiceProvider, captures: Mapping):
+    def __init__(self, entry: DirectoryEntry, sp: "Target", captures: Mapping):
         self.entry, self.sp, self.captures = entry, sp, captures
 
     def __getitem__(self, name: str) -> list[str]:
         if name in self.captures:
             return [self.captures[name] or ""]
         if name == "provider":
-            return [self.sp.iam_provider_name]
+            # An OIDC client has no IAM provider name; its client_id is what a trust
+            # policy's :aud names, so it plays the same part.
+            if isinstance(self.sp, ServiceProvider):
+                return [self.sp.iam_provider_name]
+            return [self.sp.client_id]
         if name in DIRECTORY_FIELDS or name == "groups" or name.startswith("attr."):
             return self.entry.lookup(name)
         raise KeyError(name)
@@ -53,6 +67,7 @@ class RuleOutcome:
     rule: ClaimRule
     applied: bool
     values: tuple[str, ...]
+    note: str = ""  # JWT rules: why fewer values reached the token than the rule gave
 
 
 @dataclass(frozen=True)
@@ -61,23 +76,24 @@ class Evaluation:
     trace: tuple[RuleOutcome, ...]
 
 
-def _broken(rule: ClaimRule, sp: ServiceProvider, what: str) -> SamlError:
+def _broken(rule: ClaimRule, sp: "Target", what: str) -> SamlError:
+    where = "Service providers" if isinstance(sp, ServiceProvider) else "Claim rules"
     return SamlError(
         "A claim rule is broken",
         f"Rule {rule} of {sp}: {what}.",
-        "Fix the rule in the admin (Service providers → claim rules); saving it there checks it.",
+        f"Fix the rule in the admin ({where} → claim rules); saving it there checks it.",
         status=409,
     )
 
 
-def _pattern(rule: ClaimRule, sp: ServiceProvider, pattern: str) -> re.Pattern:
+def _pattern(rule: ClaimRule, sp: "Target", pattern: str) -> re.Pattern:
     try:
         return rule_syntax.compile_pattern(pattern)
     except re.error as error:
         raise _broken(rule, sp, f"its pattern {pattern!r} is not a regex ({error})") from error
 
 
-def _render(rule: ClaimRule, sp: ServiceProvider, values: Mapping) -> list[str]:
+def _render(rule: ClaimRule, sp: "Target", values: Mapping) -> list[str]:
     try:
         return rule_syntax.render(rule.value, values)
     except KeyError as error:
@@ -86,7 +102,7 @@ def _render(rule: ClaimRule, sp: ServiceProvider, values: Mapping) -> list[str]:
         ) from None
 
 
-def condition_holds(rule: ClaimRule, entry: DirectoryEntry, sp: ServiceProvider) -> bool:
+def condition_holds(rule: ClaimRule, entry: DirectoryEntry, sp: "Target") -> bool:
     if rule.condition == ClaimRule.Condition.MEMBER_OF:
         holds = rule.condition_subject in entry.group_set
     elif rule.condition == ClaimRule.Condition.ATTRIBUTE_MATCHES:
@@ -97,7 +113,7 @@ def condition_holds(rule: ClaimRule, entry: DirectoryEntry, sp: ServiceProvider)
     return holds != rule.negate
 
 
-def rule_values(rule: ClaimRule, entry: DirectoryEntry, sp: ServiceProvider) -> list[str]:
+def rule_values(rule: ClaimRule, entry: DirectoryEntry, sp: "Target") -> list[str]:
     if rule.source == ClaimRule.Source.LITERAL:
         return [rule.value]
     if rule.source == ClaimRule.Source.ATTRIBUTE:
@@ -178,3 +194,57 @@ def release(user: User, sp: ServiceProvider, requested_format: str = "") -> Rele
         name_id=name_id_for(user, sp, requested_format),
         attributes=evaluate_for(user, sp).attributes,
     )
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """The ID-token claims the JWT rules give one user at one OIDC client, and why."""
+
+    claims: dict
+    trace: tuple[RuleOutcome, ...]
+
+
+def evaluate_claims(rules: list[ClaimRule], entry: DirectoryEntry, client: "Client") -> TokenClaims:
+    """Values for one claim accumulate across rules, de-duplicated, in order, as attributes
+    do; then each claim takes its rules' type (a string or boolean keeps the first value)."""
+    # path -> (the first rule that gave it values, the values, the trace lines that did)
+    gathered: dict[tuple[str, ...], tuple[ClaimRule, dict[str, None], list[int]]] = {}
+    trace = []
+    for rule in rules:
+        applied = condition_holds(rule, entry, client)
+        values = rule_values(rule, entry, client) if applied else []
+        trace.append(RuleOutcome(rule, applied, tuple(values)))
+        if not values:
+            continue
+        try:
+            path = claim_shapes.claim_path(rule.attribute_name)
+        except claim_shapes.ClaimShapeError as error:
+            raise _broken(rule, client, str(error).rstrip(".")) from None
+        if path[0] in claim_shapes.RESERVED_CLAIMS:
+            # The token endpoint merges these claims over its own: never let one replace sub.
+            raise _broken(rule, client, claim_shapes.name_problem(rule.attribute_name)[:-1])
+        # Saving a rule checks it against the others; rules saved around that check
+        # (two at once, or a disabled one enabled in bulk) still cannot build a bad token.
+        for other_path, (other, _, _) in gathered.items():
+            mine, theirs = (path, rule.claim_type), (other_path, other.claim_type)
+            if problem := claim_shapes.conflict(theirs, mine):
+                raise _broken(rule, client, f"{problem} (the other rule: {other})")
+        _, seen, lines = gathered.setdefault(path, (rule, {}, []))
+        seen.update(dict.fromkeys(values))
+        lines.append(len(trace) - 1)
+    document: dict = {}
+    for path, (rule, values, lines) in gathered.items():
+        try:
+            shaped = claim_shapes.shape(rule.claim_type, tuple(values))
+        except claim_shapes.ClaimShapeError as error:
+            raise _broken(rule, client, str(error).rstrip(".")) from None
+        claim_shapes.place(document, path, shaped.value)
+        for line in lines if shaped.note else ():
+            trace[line] = dataclasses.replace(trace[line], note=shaped.note)
+    return TokenClaims(document, tuple(trace))
+
+
+def id_token_claims(user: User, client: "Client") -> TokenClaims:
+    """What the JWT rules add to this user's ID token at this client (merged over the
+    standard claims by the token endpoint)."""
+    return evaluate_claims(cache.rules_for_client(client), cache.directory_entry(user), client)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from . import rule_syntax, scenarios
+from .oidc import claim_shapes
 from .saml import aws
 from .saml import constants as c
 from .saml.errors import SamlError
@@ -306,7 +307,21 @@ DIRECTORY_REFERENCE_HELP = "username, email, first_name, last_name, groups or at
 
 
 class ClaimRule(models.Model):
-    """One ordered, declarative step from directory data to a SAML attribute."""
+    """One ordered, declarative step from directory data to a SAML attribute or a JWT claim.
+
+    A SAML rule applies to one SP or (global) every SP; a JWT rule to one OIDC client or
+    every client. A name means nothing across the two (an attribute URI is no claim), so
+    a global rule of one kind never reaches the other.
+    """
+
+    class Emits(models.TextChoices):
+        SAML = "saml", "a SAML attribute"
+        JWT = "jwt", "a JWT claim (OIDC ID token)"
+
+    class ClaimType(models.TextChoices):
+        STRING = claim_shapes.STRING, "string (the first value)"
+        LIST = claim_shapes.LIST, "list (all values, always an array)"
+        BOOLEAN = claim_shapes.BOOLEAN, "boolean (true or false)"
 
     class Condition(models.TextChoices):
         ALWAYS = "always", "always"
@@ -327,6 +342,27 @@ class ClaimRule(models.Model):
         blank=True,
         help_text="Empty: the rule applies to every service provider.",
     )
+    oidc_client = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="claim_rules",
+        null=True,
+        blank=True,
+        verbose_name="OIDC client",
+        help_text="For a JWT rule. Empty: the rule applies to every OIDC client.",
+    )
+    emits = models.CharField(
+        max_length=4,
+        choices=Emits.choices,
+        default=Emits.SAML,
+        help_text="A SAML attribute for service providers, or a claim of OIDC clients' ID tokens.",
+    )
+    claim_type = models.CharField(
+        max_length=8,
+        choices=ClaimType.choices,
+        default=ClaimType.STRING,
+        help_text="JWT rules only. Objects come from nested names: a.b.c; \\. is a literal dot.",
+    )
     order = models.PositiveIntegerField(default=0)
     enabled = models.BooleanField(default=True)
     description = models.CharField(max_length=200, blank=True)
@@ -346,7 +382,8 @@ class ClaimRule(models.Model):
         blank=True,
         validators=[printable],
         help_text="The literal, or the template: {email}, {attr.department}, {provider} "
-        "(the SP's IAM provider name) and, for group rules, the pattern's named groups.",
+        "(the SP's IAM provider name, or the OIDC client's client_id) and, for group rules, "
+        "the pattern's named groups.",
     )
     group_pattern = models.CharField(
         max_length=512,
@@ -362,7 +399,15 @@ class ClaimRule(models.Model):
         help_text=escape(f"For pass-through: {DIRECTORY_REFERENCE_HELP}."),
     )
 
-    attribute_name = models.CharField(max_length=512, validators=[printable])
+    attribute_name = models.CharField(
+        "attribute or claim name",
+        max_length=512,
+        validators=[printable],
+        help_text=escape(
+            r"The SAML attribute, or the JWT claim: a dot nests, \. is a dot, e.g. "
+            r"https://aws\.amazon\.com/tags.principal_tags.Department"
+        ),
+    )
     name_format = models.CharField(
         max_length=128, choices=NAME_FORMAT_CHOICES, default=c.ATTRNAME_URI
     )
@@ -370,23 +415,93 @@ class ClaimRule(models.Model):
 
     class Meta:
         ordering = ["order", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(emits="jwt") | Q(oidc_client__isnull=True),
+                name="saml_rule_has_no_oidc_client",
+            ),
+            models.CheckConstraint(
+                condition=Q(emits="saml") | Q(service_provider__isnull=True),
+                name="jwt_rule_has_no_service_provider",
+            ),
+        ]
 
     def __str__(self) -> str:
-        scope = "every SP" if self.service_provider_id is None else "this SP"
+        if self.emits_jwt:
+            scope = "every OIDC client" if self.oidc_client_id is None else "this OIDC client"
+        else:
+            scope = "every SP" if self.service_provider_id is None else "this SP"
         label = self.description or self.friendly_name or self.attribute_name
         return f"#{self.order} {label} ({scope})"
+
+    @property
+    def emits_jwt(self) -> bool:
+        return self.emits == self.Emits.JWT
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
         self._clean_condition(errors)
         self._clean_source(errors)
-        if problems := _errors(aws.check_attribute_name(self.attribute_name)):
+        if self.emits_jwt:
+            self._clean_jwt(errors)
+        elif self.oidc_client_id is not None:
+            errors["oidc_client"] = (
+                "A SAML rule cannot apply to an OIDC client: clear the client, or make the "
+                "rule emit a JWT claim."
+            )
+        elif problems := _errors(aws.check_attribute_name(self.attribute_name)):
             errors["attribute_name"] = problems
         elif not errors and self.source == self.Source.LITERAL:
             if problems := _errors(aws.check_attribute(self.attribute_name, [self.value])):
                 errors["value"] = problems
         if errors:
             raise ValidationError(errors)
+
+    def _clean_jwt(self, errors: dict[str, str]) -> None:
+        # The AWS attribute checks are about SAML names; a claim has its own rules.
+        if self.service_provider_id is not None:
+            errors["service_provider"] = (
+                "A JWT rule applies to OIDC clients, not service providers: clear the service "
+                "provider (and pick an OIDC client, or none for every client)."
+            )
+        if problem := claim_shapes.name_problem(self.attribute_name):
+            errors["attribute_name"] = problem
+        if self.source == self.Source.LITERAL and "value" not in errors:
+            if problem := claim_shapes.value_problem(self.claim_type, self.value):
+                errors["value"] = problem
+
+    def validate_unique(self, exclude=None) -> None:
+        """Uniqueness, and a claim that other rules' claims leave room for.
+
+        Like a unique check it reads the other rows, so it sits here rather than in clean():
+        fixture checking skips it (and checks its own rules against each other instead).
+        """
+        super().validate_unique(exclude)
+        if exclude and "attribute_name" in exclude:
+            return
+        if problem := self.claim_conflict():
+            raise ValidationError({"attribute_name": problem})
+
+    def claim_conflict(self) -> str:
+        """Why this JWT rule's claim cannot sit beside an enabled rule's that reaches the same
+        client, or "" (a disabled rule is checked when it is enabled)."""
+        if not (self.emits_jwt and self.enabled):
+            return ""
+        try:
+            mine = (claim_shapes.claim_path(self.attribute_name), self.claim_type)
+        except claim_shapes.ClaimShapeError:
+            return ""  # clean() says why
+        others = ClaimRule.objects.filter(emits=self.Emits.JWT, enabled=True).exclude(pk=self.pk)
+        if self.oidc_client_id is not None:
+            others = others.filter(Q(oidc_client_id=self.oidc_client_id) | Q(oidc_client=None))
+        for other in others.order_by("order", "id"):
+            try:
+                theirs = (claim_shapes.claim_path(other.attribute_name), other.claim_type)
+            except claim_shapes.ClaimShapeError:
+                continue
+            if problem := claim_shapes.conflict(theirs, mine):
+                return f"Rule {other} conflicts: {problem}."
+        return ""
 
     def _clean_condition(self, errors: dict[str, str]) -> None:
         if self.condition == self.Condition.MEMBER_OF and not self.condition_subject:
