@@ -66,6 +66,16 @@ def _base_url(text: str) -> str:
     return text.rstrip("/")
 
 
+def _url(text: str) -> str:
+    if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).hostname:
+        raise ValueError("must be an http:// or https:// URL with a host name")
+    return text
+
+
+def _endpoint(text: str) -> str:
+    return text if text in ("local", "aws") else _url(text)
+
+
 @dataclass(frozen=True)
 class Setting:
     default: Any
@@ -100,6 +110,19 @@ SETTINGS: dict[str, Setting] = {
     # picker: anyone can sign in as any non-staff user by clicking a name; for test rigs only.
     "IDP_LOGIN_MODE": Setting(
         "password", "password, or picker: a list of users to click, no password", _login_mode
+    ),
+    # The custom identity broker (idp/broker/): where it calls AssumeRole and exchanges the
+    # credentials for a console sign-in token. "local" is fedmock's own /aws/ and
+    # /aws/federation (under IDP_BASE_URL), "aws" is AWS's (STS as boto3 resolves it, so
+    # AWS_ENDPOINT_URL_STS and the profile's config apply), or give a URL.
+    "IDP_BROKER_STS_ENDPOINT": Setting(
+        "local", "local, aws, or the STS URL the broker calls AssumeRole at", _endpoint
+    ),
+    "IDP_BROKER_FEDERATION_URL": Setting(
+        "local", "local, aws, or the federation endpoint URL for console sign-in", _endpoint
+    ),
+    "IDP_BROKER_DESTINATION": Setting(
+        "https://console.aws.amazon.com/", "the console page the broker's sign-in URL opens", _url
     ),
 }
 

@@ -15,6 +15,7 @@ class Tile:
     subtitle: str
     url: str = ""
     problem: str = ""
+    broker_role: str = ""  # a role the broker may assume for the user (idp/broker/)
 
 
 def _init_url(sp: ServiceProvider, role_arn: str = "") -> str:
@@ -35,7 +36,12 @@ def _aws_tiles(sp: ServiceProvider, role_values: tuple[str, ...]) -> list[Tile]:
             )
         ]
     tiles = [
-        Tile(f"{pair.role_name}", f"AWS account {pair.account}", _init_url(sp, pair.role_arn))
+        Tile(
+            f"{pair.role_name}",
+            f"AWS account {pair.account}",
+            _init_url(sp, pair.role_arn),
+            broker_role=pair.role_arn,
+        )
         for pair in pairs
     ]
     if len(pairs) > 1:

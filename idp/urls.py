@@ -3,9 +3,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from . import ecp, picker, views
+from .broker import views as broker
 
 urlpatterns = [
     path("", views.portal_page, name="portal"),
+    path("broker/console/", broker.console, name="broker-console"),
+    path("broker/credentials/", broker.credentials, name="broker-credentials"),
     path("saml/metadata/", views.metadata, name="metadata"),
     path("saml/sso/", views.single_sign_on, name="sso"),
     path("saml/sso/resume/<str:token>/", views.resume_sign_on, name="sso-resume"),

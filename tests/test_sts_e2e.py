@@ -83,11 +83,24 @@ def test_the_demo_seeds_the_providers_and_roles(local_aws):
     )
     developer = local_aws("iam", aws_access_key_id="444455556666", aws_secret_access_key="x")
     assert developer.get_role(RoleName="Developer")["Role"]["AssumeRolePolicyDocument"] == (
-        json.loads(trust_policy().replace("111122223333", "444455556666"))
+        with_broker(json.loads(trust_policy().replace("111122223333", "444455556666")))
     )
-    assert iam.get_role(RoleName="Admin")["Role"]["AssumeRolePolicyDocument"] == json.loads(
-        trust_policy()
+    assert iam.get_role(RoleName="Admin")["Role"]["AssumeRolePolicyDocument"] == with_broker(
+        json.loads(trust_policy())
     )
+
+
+def with_broker(document: dict) -> dict:
+    """The demo's roles also trust the custom identity broker (fedmock's local root)."""
+    document["Statement"].append(
+        {
+            "Sid": "FedmockBroker",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+            "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+        }
+    )
+    return document
 
 
 def test_assume_role_with_saml_then_get_caller_identity_until_expiry(local_aws, settings):

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from . import awsconfig, cache
+from . import awsconfig, cache, console_url
 from .errors import CliError
 
 FORMATS = ("credential-process", "env", "json")
@@ -102,6 +102,7 @@ def build_parser() -> Parser:
         metavar="PATH",
         help="the fedmock executable the profile runs (default: this one's absolute path)",
     )
+    console_url.add_parser(commands, _add_idp_and_user, _add_role)
     return parser
 
 
@@ -208,6 +209,12 @@ def render(credentials: dict, fmt: str) -> str:
 
 
 def credentials_command(args, environ, stdin, stdout, now: datetime) -> int:
+    print(render(obtain_credentials(args, environ, stdin, now), args.format), file=stdout)
+    return 0
+
+
+def obtain_credentials(args, environ, stdin, now: datetime) -> dict:
+    """The user's role credentials: from the cache, else sign-on and AssumeRoleWithSAML."""
     idp = _idp(args, environ)
     role_arn, account, name = _role_choice(args)
     if args.duration is not None and not 900 <= args.duration <= 43200:
@@ -220,8 +227,7 @@ def credentials_command(args, environ, stdin, stdout, now: datetime) -> int:
     path = None if args.no_cache else _cache_path(args, idp, role_arn, environ)
     cached = cache.load(path, now) if path else None
     if cached:
-        print(render(cached, args.format), file=stdout)
-        return 0
+        return cached
 
     from . import signon, sts
 
@@ -241,8 +247,7 @@ def credentials_command(args, environ, stdin, stdout, now: datetime) -> int:
     credentials = issued["Credentials"]
     if path:
         cache.store(path, credentials)
-    print(render(credentials, args.format), file=stdout)
-    return 0
+    return credentials
 
 
 def roles_command(args, environ, stdin, stdout, now: datetime) -> int:
@@ -303,6 +308,7 @@ COMMANDS = {
     "credentials": credentials_command,
     "roles": roles_command,
     "configure-profile": configure_profile_command,
+    "console-url": console_url.command,
 }
 
 

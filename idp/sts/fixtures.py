@@ -1,13 +1,19 @@
-"""The `iam:` section of a fixture file: the local IAM's SAML providers and roles.
+"""The `iam:` section of a fixture file: the local IAM's SAML and OIDC providers and roles.
 
     iam:
       saml_providers: [{name, account?, metadata: fedmock | <XML text>, metadata_file?}]
+      oidc_providers: [{url: fedmock | <https:// issuer>, account?, client_ids?: [id],
+                        thumbprints?: [40 hex digits]}]
       roles:          [{name, account?, path?, trust_policy: {…} | <JSON text>,
                         max_session_duration?, description?}]
 
 `metadata: fedmock` is this IdP's metadata when the fixture is loaded: a snapshot, as
 IAM holds one, so a later key rotation needs `sync_iam_provider --endpoint-url …/aws/`
-just as real IAM does (that is one of the failures the local STS reproduces). `account`
+just as real IAM does (that is one of the failures the local STS reproduces).
+`url: fedmock` is this IdP's OIDC issuer ({IDP_BASE_URL}/oidc) when the fixture is loaded,
+and `{fedmock-oidc}` in a trust policy is IAM's name for it (host:port/oidc), so a role can
+name `arn:aws:iam::ACCOUNT:oidc-provider/{fedmock-oidc}` and the condition keys
+`{fedmock-oidc}:aud` and `{fedmock-oidc}:sub` whatever IDP_BASE_URL is. `account`
 defaults to the local IAM's default account (state.DEFAULT_ACCOUNT). As for the other
 kinds, what the file names ends up as it says, `missing_only` only creates, `prune`
 deletes what it does not name; a fixture without `iam:` leaves the local IAM alone.
@@ -19,15 +25,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db.models import CharField, IntegerField, Value
+from django.db.models.functions import Cast
 
 from . import state
 from .errors import StsError
-from .models import IamGeneration, Role, SamlProvider
+from .models import IamGeneration, OidcProvider, Role, SamlProvider
 
-IAM_KEYS = ("saml_providers", "roles")
+IAM_KEYS = ("saml_providers", "oidc_providers", "roles")
 PROVIDER_KEYS = ("name", "account", "metadata", "metadata_file")
 ROLE_KEYS = ("name", "account", "path", "trust_policy", "max_session_duration", "description")
 OWN_METADATA = "fedmock"
+OIDC_PROVIDER_KEYS = ("url", "account", "client_ids", "thumbprints")
+OWN_ISSUER = "fedmock"
+# Not a policy variable (those are ${…}): substituted when the fixture is loaded.
+OWN_ISSUER_NAME = "{fedmock-oidc}"
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,14 @@ class ProviderSpec:
     account: str
     name: str
     metadata: str  # OWN_METADATA or the document
+
+
+@dataclass(frozen=True)
+class OidcProviderSpec:
+    account: str
+    url: str  # the issuer, OWN_ISSUER resolved
+    client_ids: tuple[str, ...]
+    thumbprints: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,7 @@ class IamSpec:
     providers: tuple[ProviderSpec, ...]
     roles: tuple[RoleSpec, ...]
     raw: dict = field(default_factory=dict)  # as stored for a reset: metadata_file read in
+    oidc_providers: tuple[OidcProviderSpec, ...] = ()
 
 
 def _refused(checker, entry: str, name: str, error: StsError):
@@ -66,6 +86,58 @@ def _account(checker, item: dict, entry: str) -> str:
             entry, "account", "must be 12 digits.", "Quote it: account: '111122223333'."
         )
     return account
+
+
+def own_issuer() -> str:
+    from idp.oidc import jwks
+
+    return jwks.issuer()
+
+
+def _check_oidc_providers(checker, value) -> tuple[OidcProviderSpec, ...]:
+    specs: list[OidcProviderSpec] = []
+    for i, item in enumerate(checker.entries(value, "oidc_providers")):
+        entry = f"iam.oidc_providers[{i}]"
+        checker.mapping(item, entry, "", OIDC_PROVIDER_KEYS)
+        url = checker.text(item.get("url"), entry, "url", required=True)
+        entry = f"{entry} ({url})"
+        account = _account(checker, item, entry)
+        client_ids = checker.names(item.get("client_ids") or [], entry, "client_ids")
+        thumbprints = checker.names(item.get("thumbprints") or [], entry, "thumbprints")
+        issuer = own_issuer() if url == OWN_ISSUER else url
+        try:
+            issuer = state.check_oidc_url(issuer)
+        except StsError as error:
+            hint = (
+                "IDP_BASE_URL must be https://, or http:// on a loopback host, for IAM to "
+                "take fedmock's issuer."
+                if url == OWN_ISSUER
+                else "url: fedmock names this IdP's own issuer."
+            )
+            raise checker.fail(
+                entry,
+                "url",
+                f"{error.code}: {error.message} ({'; '.join(error.explanation)})",
+                hint,
+            ) from None
+        try:
+            state.check_client_ids(list(client_ids))
+        except StsError as error:
+            raise _refused(checker, entry, "client_ids", error) from None
+        try:
+            state.check_thumbprints(list(thumbprints))
+        except StsError as error:
+            raise _refused(checker, entry, "thumbprints", error) from None
+        key = state.oidc_provider_key(issuer)
+        if any((p.account, state.oidc_provider_key(p.url)) == (account, key) for p in specs):
+            raise checker.fail(entry, "url", f"{key!r} is listed twice for account {account}.")
+        specs.append(OidcProviderSpec(account, issuer, client_ids, thumbprints))
+    return tuple(specs)
+
+
+def own_issuer_name() -> str:
+    """What OWN_ISSUER_NAME stands for: IAM's name for our issuer (host:port/oidc)."""
+    return state.oidc_provider_key(own_issuer())
 
 
 def check(checker, value, base_dir: Path | None) -> IamSpec:
@@ -122,6 +194,8 @@ def check(checker, value, base_dir: Path | None) -> IamSpec:
             trust = json.dumps(trust, indent=2)
         if not isinstance(trust, str):
             raise checker.fail(entry, "trust_policy", "must be a mapping or JSON text.")
+        if OWN_ISSUER_NAME in trust:
+            trust = trust.replace(OWN_ISSUER_NAME, own_issuer_name())
         try:
             state.check_role_params(name, path, duration)
             state.check_trust_policy(trust)
@@ -130,11 +204,14 @@ def check(checker, value, base_dir: Path | None) -> IamSpec:
         if any((r.account, r.name.lower()) == (account, name.lower()) for r in roles):
             raise checker.fail(entry, "name", f"{name!r} is listed twice for account {account}.")
         roles.append(RoleSpec(account, name, path, trust, duration, description))
+    oidc_providers = _check_oidc_providers(checker, value)
     raw = {
         "saml_providers": raw_providers,
+        # As written: `url: fedmock` and {fedmock-oidc} are resolved again at each reset.
+        "oidc_providers": [dict(item) for item in value.get("oidc_providers") or []],
         "roles": [dict(item) for item in value.get("roles") or []],
     }
-    return IamSpec(tuple(providers), tuple(roles), raw)
+    return IamSpec(tuple(providers), tuple(roles), raw, oidc_providers)
 
 
 def _own_metadata(checker) -> str:
@@ -178,6 +255,7 @@ def apply(spec: IamSpec, checker, *, prune: bool, missing_only: bool, now) -> bo
     if prune and existing:
         SamlProvider.objects.filter(pk__in=[row.pk for row in existing.values()]).delete()
         changed = True
+    changed |= _apply_oidc_providers(spec, checker, prune=prune, missing_only=missing_only, now=now)
 
     roles = {(row.account_id, row.name.lower()): row for row in Role.objects.all()}
     for role in spec.roles:
@@ -213,6 +291,38 @@ def apply(spec: IamSpec, checker, *, prune: bool, missing_only: bool, now) -> bo
     return changed
 
 
+def _apply_oidc_providers(spec: IamSpec, checker, *, prune: bool, missing_only: bool, now) -> bool:
+    changed = False
+    existing = {(row.account_id, row.url): row for row in OidcProvider.objects.all()}
+    for provider in spec.oidc_providers:
+        key = (provider.account, state.oidc_provider_key(provider.url))
+        row = existing.pop(key, None)
+        if row is not None and missing_only:
+            continue
+        client_ids = list(provider.client_ids)
+        thumbprints = list(dict.fromkeys(t.lower() for t in provider.thumbprints))  # as IAM
+        if row is None:
+            try:
+                state.create_oidc_provider(
+                    provider.account, provider.url, client_ids, thumbprints, now
+                )
+            except StsError as error:  # the account's quota of providers
+                raise _refused(checker, "iam.oidc_providers", provider.url, error) from None
+            changed = True
+        elif (row.issuer, row.client_ids, row.thumbprints) != (
+            provider.url,
+            client_ids,
+            thumbprints,
+        ):
+            row.issuer, row.client_ids, row.thumbprints = provider.url, client_ids, thumbprints
+            row.save(update_fields=["issuer", "client_ids", "thumbprints"])
+            changed = True
+    if prune and existing:
+        OidcProvider.objects.filter(pk__in=[row.pk for row in existing.values()]).delete()
+        changed = True
+    return changed
+
+
 def dump() -> dict:
     """The local IAM in the fixture format ({} when it is empty).
 
@@ -238,12 +348,29 @@ def dump() -> dict:
         "max_session_duration",
         "description",
     )
-    found: dict[str, list[dict]] = {"saml_providers": [], "roles": []}
+    found: dict[str, list[dict]] = {"saml_providers": [], "oidc_providers": [], "roles": []}
+    # IAM keeps an OIDC provider's lists as JSON; as text they pass through the same UNION.
+    oidc = OidcProvider.objects.annotate(
+        client_id_text=Cast("client_ids", text), thumbprint_text=Cast("thumbprints", text)
+    ).values_list(
+        Value("oidc_providers", output_field=text),
+        "account_id",
+        "issuer",
+        "client_id_text",
+        "thumbprint_text",
+        Value(0, output_field=number),
+        Value("", output_field=text),
+    )
     for kind, account, name, document, path, duration, description in sorted(
-        providers.union(roles, all=True)
+        providers.union(roles, oidc, all=True)
     ):
         if kind == "saml_providers":
             found[kind].append({"name": name, "account": account, "metadata": document})
+            continue
+        if kind == "oidc_providers":
+            entry = {"url": name, "account": account, "client_ids": json.loads(document)}
+            entry["thumbprints"] = json.loads(path)
+            found[kind].append(entry)
             continue
         entry = {"name": name, "account": account}
         if path != "/":
@@ -256,4 +383,7 @@ def dump() -> dict:
         if description:
             entry["description"] = description
         found[kind].append(entry)
-    return {"iam": found} if found["saml_providers"] or found["roles"] else {}
+    found = {
+        kind: entries for kind, entries in found.items() if entries or kind != "oidc_providers"
+    }
+    return {"iam": found} if any(found.values()) else {}

@@ -462,6 +462,19 @@ def update_oidc_thumbprints(arn: str, thumbprints: list[str]) -> None:
         _changed()
 
 
+def add_oidc_client_id(arn: str, client_id: str) -> None:
+    """AddClientIDToOpenIDConnectProvider: idempotent, as IAM documents it."""
+    check_client_ids([client_id])
+    with transaction.atomic():
+        row = _oidc_row(arn)
+        if client_id in row.client_ids:
+            return
+        check_client_ids([*row.client_ids, client_id])
+        row.client_ids = [*row.client_ids, client_id]
+        row.save(update_fields=["client_ids"])
+        _changed()
+
+
 def oidc_provider_for_issuer(account_id: str, issuer: str) -> OidcProvider | None:
     """The provider a token's `iss` names in an account (IAM matches host and path)."""
     key = oidc_provider_key(issuer) if isinstance(issuer, str) else ""

@@ -1,5 +1,8 @@
 from django.urls import path
 
-from . import views
+from . import federation, views
 
-urlpatterns = [path("", views.query, name="aws-query")]
+urlpatterns = [
+    path("", views.query, name="aws-query"),
+    path("federation", federation.endpoint, name="aws-federation"),
+]

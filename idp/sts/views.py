@@ -369,6 +369,11 @@ def update_oidc_thumbprint(params, caller, call):
     return {}
 
 
+def add_oidc_client_id(params, caller, call):
+    state.add_oidc_client_id(params["OpenIDConnectProviderArn"], params["ClientID"])
+    return {}
+
+
 def _role_shape(role) -> dict:
     return {
         "Path": role.path,
@@ -706,6 +711,7 @@ IAM_ACTIONS = {
     "ListOpenIDConnectProviders": list_oidc_providers,
     "DeleteOpenIDConnectProvider": delete_oidc_provider,
     "UpdateOpenIDConnectProviderThumbprint": update_oidc_thumbprint,
+    "AddClientIDToOpenIDConnectProvider": add_oidc_client_id,
     "CreateRole": create_role,
     "GetRole": get_role,
     "UpdateAssumeRolePolicy": update_assume_role_policy,
