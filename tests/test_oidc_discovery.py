@@ -35,7 +35,9 @@ def test_discovery_names_the_issuer_and_the_jwks(client, settings, db):
     assert body["issuer"] == "https://idp.example.test/oidc"
     assert body["jwks_uri"] == "https://idp.example.test/oidc/jwks"
     assert body["id_token_signing_alg_values_supported"] == ["RS256"]
-    assert body["response_types_supported"] == ["id_token"]
+    # "code" since the issuer runs the authorization-code flow (part O); "id_token" would
+    # announce the implicit flow, which it refuses.
+    assert body["response_types_supported"] == ["code"]
     assert body["subject_types_supported"] == ["public"]
     for claim in ("sub", "aud", "repository", "job_workflow_ref", "kubernetes.io", "project_path"):
         assert claim in body["claims_supported"]

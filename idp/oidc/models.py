@@ -61,6 +61,14 @@ class Client(AbstractApplication):
         help_text=f"The scopes it may ask for: {', '.join(SCOPES)}.",
     )
 
+    # DOT's default is "" (no OIDC); every client here issues ID tokens, signed RS256.
+    algorithm = models.CharField(
+        max_length=5,
+        choices=AbstractApplication.ALGORITHM_TYPES,
+        default=AbstractApplication.RS256_ALGORITHM,
+        blank=True,
+    )
+
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
         verbose_name = "OIDC client"
@@ -68,9 +76,23 @@ class Client(AbstractApplication):
     def allows_grant_type(self, *grant_types) -> bool:
         return any(grant in self.grant_types for grant in grant_types)
 
+    def _sync_dot_grant(self) -> None:
+        # DOT's single grant field, derived: DOT's own checks (clean) read it.
+        grants = self.grant_types if isinstance(self.grant_types, list) else []
+        known = [grant for grant in grants if grant in dict(GRANT_TYPES)]
+        self.authorization_grant_type = (known or default_grants())[0]
+
+    def clean_fields(self, exclude=None) -> None:
+        self._sync_dot_grant()
+        super().clean_fields(exclude)
+
+    def save(self, *args, **kwargs):
+        self._sync_dot_grant()
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         # DOT's own checks, less the one about OIDC_RSA_PRIVATE_KEY: our key is not a setting.
-        self.authorization_grant_type = (self.grant_types or default_grants())[0]
+        self._sync_dot_grant()
         try:
             super().clean()
         except ValidationError as error:
