@@ -289,16 +289,3 @@ def test_the_sts_and_the_explainer_build_one_context(claims, actions):
     explained = web_identity_context({**claims, "iss": issuer}, provider_arn=arn)
     assert validated.policy_context() == dict(explained.context)
     assert validated.required_actions == explained.actions == actions
-
-
-def test_the_sts_names_the_matched_client_id_as_aud_for_a_list_aud():
-    issuer = "https://issuer.example"
-    validated = web_identity.ValidatedToken(
-        provider=web_identity.Provider(issuer, ("sts.amazonaws.com",)),
-        issuer=issuer,
-        subject="s",
-        audience="sts.amazonaws.com",
-        claims={"iss": issuer, "sub": "s", "aud": ["other", "sts.amazonaws.com"]},
-        duration_seconds=3600,
-    )
-    assert validated.policy_context()["issuer.example:aud"] == "sts.amazonaws.com"

@@ -40,7 +40,10 @@ def issue(
     lifetime: int | None = None,
     now: datetime.datetime | None = None,
     username: str = "",
+    fault: str | None = None,
 ) -> tokens.Minted:
+    """`fault`: a token fault (tokens.FAULTS) that breaks the token on purpose."""
+    broken = tokens.fault_named(fault) if fault else None
     body = tokens.preset_claims(preset, options) if preset else {"aud": tokens.AWS_AUDIENCE}
     if sub:
         body["sub"] = sub
@@ -62,13 +65,18 @@ def issue(
         issuer=jwks.issuer(),
         now=now or clock.now(),
         lifetime=lifetime or tokens.default_lifetime(preset),
+        fault=broken,
     )
+    detail = f"sub={minted.claims['sub']} kid={minted.kid} preset={preset or '-'}"
+    if broken is not None:
+        # Faulty tokens are audited as such, as the SAML fault scenarios are (idp/faults.py).
+        detail = f"FAULT {broken.name}: {broken.breaks} Named by the mint.\n{detail}"
     audit.record(
         flow="web-identity",
         username=username,
         sp_entity_id=str(minted.claims["aud"])[:1024],
         response_id=minted.claims["jti"][:64],
         outcome="sent",
-        detail=f"sub={minted.claims['sub']} kid={kid} preset={preset or '-'}",
+        detail=detail,
     )
     return minted

@@ -5,15 +5,22 @@ Presets are data: each names its default audience and lifetime and builds the cl
 GitHub Actions, EKS (IRSA) or GitLab CI would issue for the given repository, ref or
 service account, so trust policies written for them (`token.actions.githubusercontent.com:sub`
 and so on) can be tried against the local STS.
+
+Token faults are data too (FAULTS, as idp/scenarios.py is for SAML responses): each breaks
+one thing a verifier must check (time, audience, issuer, key, algorithm, signature) and
+says what AWS's STS answers, so a test suite can prove its own verifier refuses the same.
 """
 
 import datetime
+import functools
 import re
 import uuid
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from joserfc import jwt
+from joserfc.errors import SecurityWarning
 from joserfc.jwk import RSAKey
 
 ALGORITHM = "RS256"
@@ -46,8 +53,9 @@ class Options:
 class Minted:
     token: str
     claims: dict
-    kid: str
+    kid: str  # the header's kid (with unknown-kid, a kid /oidc/jwks does not publish)
     expires_at: datetime.datetime
+    fault: str | None = None  # the token fault it was broken by, if any
 
 
 @dataclass(frozen=True)
@@ -173,6 +181,140 @@ PRESETS = {
     )
 }
 
+# --- token faults -----------------------------------------------------------------------
+
+# Where the broken values point: .invalid never resolves (RFC 2606).
+WRONG_AUDIENCE = "https://wrong-audience.fedmock.invalid"
+WRONG_ISSUER = "https://wrong-issuer.fedmock.invalid/oidc"
+EXPIRED_FOR = 60  # seconds: an expired token's exp is this long before `now`
+
+
+@dataclass(frozen=True)
+class Signing:
+    """How a token is signed: what mint() hands joserfc (or not, for alg none)."""
+
+    header: dict
+    key: RSAKey | None  # None: unsigned (alg none)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A token broken on purpose. Each step is pure and optional: `claims` alters the
+    claims about to be signed; `signing` the header and the key."""
+
+    name: str
+    breaks: str  # one sentence
+    aws_code: str  # what AWS's STS (and the local one) answers
+    aws_message: str  # its message: AWS's words where AWS documents them, else fedmock's
+    rfc: str  # the rule a verifier enforces to refuse it
+    claims: Callable[[dict, datetime.datetime], dict] | None = None
+    signing: Callable[[Signing], Signing] | None = None
+
+
+@functools.cache
+def throwaway_key() -> RSAKey:
+    """A key made once per process and never published: unknown-kid and another-key sign
+    with it. 2048 bits, as the real keys, so only the key itself is wrong."""
+    return RSAKey.generate_key(2048, private=True)
+
+
+def _expired(claims: dict, now: datetime.datetime) -> dict:
+    # The whole window moves back, so iat and nbf stay consistent: only exp is the fault.
+    shift = claims["exp"] - int(now.timestamp()) + EXPIRED_FOR
+    return {**claims, **{name: claims[name] - shift for name in ("iat", "nbf", "exp")}}
+
+
+def _unknown_kid(signing: Signing) -> Signing:
+    key = throwaway_key()
+    return Signing({**signing.header, "kid": key.thumbprint()}, key)
+
+
+def _another_key(signing: Signing) -> Signing:
+    return replace(signing, key=throwaway_key())  # the active kid, another key's signature
+
+
+def _alg_none(signing: Signing) -> Signing:
+    return Signing({**signing.header, "alg": "none"}, None)
+
+
+FAULTS = {
+    fault.name: fault
+    for fault in (
+        Fault(
+            "expired",
+            f"exp is {EXPIRED_FOR} s before the issue time given (iat and nbf move back with "
+            "it); signed by the active key.",
+            "ExpiredTokenException",
+            "Token expired: current date/time {now} must be before the expiration date/time {exp}",
+            "RFC 7519 §4.1.4 (exp)",
+            claims=_expired,
+        ),
+        Fault(
+            "wrong-audience",
+            f"aud is {WRONG_AUDIENCE}, no client ID of the IAM OIDC provider.",
+            "InvalidIdentityToken",
+            "Incorrect token audience",
+            "RFC 7519 §4.1.3 (aud) and OIDC Core §3.1.3.7 step 3",
+            claims=lambda claims, now: {**claims, "aud": WRONG_AUDIENCE},
+        ),
+        Fault(
+            "wrong-issuer",
+            f"iss is {WRONG_ISSUER}, not this issuer; signed by the active key.",
+            "InvalidIdentityToken",
+            "No OpenIDConnect provider found in your account for " + WRONG_ISSUER,
+            "OIDC Core §3.1.3.7 step 2 (iss)",
+            claims=lambda claims, now: {**claims, "iss": WRONG_ISSUER},
+        ),
+        Fault(
+            "unknown-kid",
+            "Signed by a throwaway key (made once per process); the header's kid is that "
+            "key's thumbprint, which /oidc/jwks does not publish.",
+            "InvalidIdentityToken",
+            "Couldn't retrieve verification key from your identity provider,  please "
+            "reference AssumeRoleWithWebIdentity documentation for requirements",
+            "RFC 7515 §4.1.4 (kid) and OIDC Core §10.1.1",
+            signing=_unknown_kid,
+        ),
+        Fault(
+            "alg-none",
+            "Unsigned: header alg none and an empty signature (RFC 7519 §6's unsecured "
+            "JWT), with the active kid.",
+            "InvalidIdentityToken",
+            "The web identity token's signing algorithm is not supported",
+            "RFC 8725 §3.1-3.2: a verifier accepts only the algorithms it expects",
+            signing=_alg_none,
+        ),
+        Fault(
+            "another-key",
+            "Signed by a throwaway key (made once per process) while the header names the "
+            "active key's kid: the signature does not verify.",
+            "InvalidIdentityToken",
+            "The web identity token's signature is invalid",
+            "RFC 7515 §5.2 (signature validation)",
+            signing=_another_key,
+        ),
+    )
+}
+
+
+def fault_named(name: str) -> Fault:
+    fault = FAULTS.get(name)
+    if fault is None:
+        raise TokenError(
+            "Unknown fault", f"{name!r} is not a token fault.", f"Pick one of {', '.join(FAULTS)}."
+        )
+    return fault
+
+
+def _unsecured(header: dict, claims: dict) -> str:
+    """RFC 7519 §6's unsecured JWT, built by joserfc's own `none` algorithm: the header,
+    the payload and an empty signature. Nothing is signed; it is only the fault's shape."""
+    with warnings.catch_warnings():
+        # joserfc warns that `none` is deprecated: making such a token is the point here.
+        warnings.simplefilter("ignore", SecurityWarning)
+        return jwt.encode(header, claims, None, algorithms=["none"])
+
+
 # For discovery's claims_supported: every claim some preset sets, plus the registered ones.
 REGISTERED = ("iss", "sub", "aud", "iat", "nbf", "exp", "jti")
 
@@ -199,9 +341,17 @@ def default_lifetime(name: str | None) -> int:
 
 
 def mint(
-    claims: dict, key: RSAKey, kid: str, *, issuer: str, now: datetime.datetime, lifetime: int
+    claims: dict,
+    key: RSAKey,
+    kid: str,
+    *,
+    issuer: str,
+    now: datetime.datetime,
+    lifetime: int,
+    fault: Fault | None = None,
 ) -> Minted:
-    """Sign `claims` with the registered time claims added; `iss` is ours, always."""
+    """Sign `claims` with the registered time claims added; `iss` is ours, always (unless
+    a fault breaks it on purpose)."""
     if not 1 <= lifetime <= MAX_LIFETIME:
         raise TokenError(
             "Bad lifetime",
@@ -224,7 +374,16 @@ def mint(
         "exp": issued + lifetime,
         "jti": claims.get("jti") or str(uuid.uuid4()),
     }
-    token = jwt.encode(
-        {"alg": ALGORITHM, "kid": kid, "typ": "JWT"}, full, key, algorithms=[ALGORITHM]
+    signing = Signing({"alg": ALGORITHM, "kid": kid, "typ": "JWT"}, key)
+    if fault is not None and fault.claims is not None:
+        full = fault.claims(full, now)
+        expires_at = datetime.datetime.fromtimestamp(full["exp"], datetime.UTC)
+    if fault is not None and fault.signing is not None:
+        signing = fault.signing(signing)
+    if signing.key is None:
+        token = _unsecured(signing.header, full)
+    else:
+        token = jwt.encode(signing.header, full, signing.key, algorithms=[ALGORITHM])
+    return Minted(
+        token, full, signing.header["kid"], expires_at, fault.name if fault is not None else None
     )
-    return Minted(token, full, kid, expires_at)

@@ -11,6 +11,12 @@ with a new key) makes one early refetch before it is refused, at most one per is
 every REFETCH_INTERVAL = 30 seconds, so a flood of tokens with made-up kids cannot turn
 every call into a fetch. A key the issuer stops publishing (retired) is therefore still
 accepted until the cached set expires: up to TTL seconds.
+
+Thumbprints: IAM keeps an OIDC provider's certificate thumbprints, and AWS once pinned
+the issuer's TLS certificate with them. The local STS does not check them: IAM no longer
+uses them for issuers whose certificate a trusted CA signs, and here the JWKS is fetched
+over plain http on loopback, where there is no certificate to pin. Every refusal about
+the issuer's keys says so in its explanation (web_identity.THUMBPRINTS_NOT_CHECKED).
 """
 
 import threading
@@ -45,6 +51,10 @@ def forget() -> None:
         _cache.clear()
 
 
+def _no_key(line: str):
+    return web_identity.NO_KEY.error(line, web_identity.THUMBPRINTS_NOT_CHECKED)
+
+
 def _get_json(url: str) -> dict:
     try:
         with requests.get(url, timeout=TIMEOUT, stream=True, allow_redirects=False) as answer:
@@ -52,17 +62,17 @@ def _get_json(url: str) -> dict:
                 raise ValueError(f"HTTP {answer.status_code}")
             body = answer.raw.read(MAX_BYTES + 1, decode_content=True)
     except requests.RequestException as error:
-        raise web_identity.NO_KEY.error(f"GET {url}: {error}") from None
+        raise _no_key(f"GET {url}: {error}") from None
     except ValueError as error:
-        raise web_identity.NO_KEY.error(f"GET {url}: {error}") from None
+        raise _no_key(f"GET {url}: {error}") from None
     if len(body) > MAX_BYTES:
-        raise web_identity.NO_KEY.error(f"GET {url}: the answer exceeds {MAX_BYTES} bytes")
+        raise _no_key(f"GET {url}: the answer exceeds {MAX_BYTES} bytes")
     try:
         document = requests.models.complexjson.loads(body)
     except ValueError as error:
-        raise web_identity.NO_KEY.error(f"GET {url}: not JSON ({error})") from None
+        raise _no_key(f"GET {url}: not JSON ({error})") from None
     if not isinstance(document, dict):
-        raise web_identity.NO_KEY.error(f"GET {url}: not a JSON object")
+        raise _no_key(f"GET {url}: not a JSON object")
     return document
 
 
@@ -78,7 +88,7 @@ def fetch(issuer: str) -> dict:
     discovery = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration")
     jwks_uri = discovery.get("jwks_uri")
     if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
-        raise web_identity.NO_KEY.error(f"{issuer}'s discovery document has no jwks_uri")
+        raise _no_key(f"{issuer}'s discovery document has no jwks_uri")
     return _get_json(jwks_uri)
 
 

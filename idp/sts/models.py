@@ -82,6 +82,11 @@ class IssuedCredential(models.Model):
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
     source_identity = models.CharField(max_length=64, blank=True)
+    # The session tags (key: value) and transitive tag keys the session was issued with:
+    # a SAML assertion's PrincipalTag attributes or a web identity token's
+    # https://aws.amazon.com/tags claim.
+    session_tags = models.JSONField(default=dict, blank=True)
+    transitive_tag_keys = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = "issued STS credential"
@@ -97,6 +102,9 @@ class OidcProvider(models.Model):
     url = models.CharField(max_length=255)  # as IAM keeps it: host/path, without the scheme
     issuer = models.CharField(max_length=255)  # as created (https://…), the token's `iss`
     client_ids = models.JSONField(default=list)
+    # Kept and answered as IAM does, never checked: IAM no longer uses thumbprints for
+    # issuers whose certificate a trusted CA signs, and the local STS fetches the JWKS over
+    # plain http on loopback (idp/sts/jwks.py; docs/scenarios.md, token faults).
     thumbprints = models.JSONField(default=list)
     created_at = models.DateTimeField()
 

@@ -21,6 +21,7 @@ import datetime
 import re
 import threading
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -657,6 +658,8 @@ def _store(
     now: datetime.datetime,
     duration: int,
     source_identity: str = "",
+    tags: Mapping[str, str] | None = None,
+    transitive_tag_keys: Sequence[str] = (),
 ) -> IssuedCredential:
     return IssuedCredential.objects.create(
         access_key_id=access_key.access_key_id,
@@ -671,6 +674,8 @@ def _store(
         # seconds, as AWS's Expiration is written.
         expires_at=(now + datetime.timedelta(seconds=duration)).replace(microsecond=0),
         source_identity=source_identity,
+        session_tags=dict(tags or {}),
+        transitive_tag_keys=list(transitive_tag_keys),
     )
 
 
@@ -682,8 +687,12 @@ def issue_role_session(
     *,
     action: str,
     source_identity: str = "",
+    tags: Mapping[str, str] | None = None,
+    transitive_tag_keys: Sequence[str] = (),
 ) -> IssuedCredential:
-    """Role credentials from moto's STS backend (keys, token, assumed-role ARN and ID)."""
+    """Role credentials from moto's STS backend (keys, token, assumed-role ARN and ID),
+    stored with the session's source identity and session tags (SAML attributes or a web
+    identity token's claims), as STS keeps them with the session."""
     from moto.sts.models import sts_backends
 
     iam_backend(role.account_id)  # the role's ID in the assumed-role user ID is ours
@@ -711,6 +720,8 @@ def issue_role_session(
         now=now,
         duration=duration,
         source_identity=source_identity,
+        tags=tags,
+        transitive_tag_keys=transitive_tag_keys,
     )
 
 

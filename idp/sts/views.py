@@ -503,6 +503,8 @@ def assume_role_with_saml(params, caller, call):
         now,
         action="AssumeRoleWithSAML",
         source_identity=validated.source_identity or "",
+        tags=validated.tags,
+        transitive_tag_keys=validated.transitive_tag_keys,
     )
     _issued(call, call.request_id, issued)
     result = {
@@ -556,7 +558,8 @@ def assume_role_with_web_identity(params, caller, call):
         role_max_session_duration=role.max_session_duration,
     )
     call.who = validated.subject
-    actions = validated.required_actions  # + sts:TagSession when the token passes tags
+    # + sts:TagSession when the token passes tags, sts:SetSourceIdentity when it names one
+    actions = validated.required_actions
     decision = policy.evaluate(
         role.trust_policy,
         policy.PolicyRequest(
@@ -569,21 +572,28 @@ def assume_role_with_web_identity(params, caller, call):
         raise errors.NOT_AUTHORIZED.error(
             *decision.explanation, action=decision.denied_action or actions[0]
         )
+    session = validated.session
     issued = state.issue_role_session(
         role,
         session_name,
         validated.duration_seconds,
         now,
         action="AssumeRoleWithWebIdentity",
+        source_identity=session.source_identity or "",
+        tags=session.tags,
+        transitive_tag_keys=session.transitive_tag_keys,
     )
     _issued(call, call.request_id, issued)
-    return {
+    result = {
         "Credentials": _credentials(issued),
         "SubjectFromWebIdentityToken": validated.subject,
         "AssumedRoleUser": {"AssumedRoleId": issued.user_id, "Arn": issued.arn},
         "Provider": row.url,
         "Audience": validated.audience,
     }
+    if session.source_identity:
+        result["SourceIdentity"] = session.source_identity
+    return result
 
 
 def _session_duration(requested, role, caller: state.Caller) -> int:

@@ -19,7 +19,14 @@ from joserfc.jwk import KeySet
 
 from . import errors
 from .errors import Message
-from .web_identity_context import WebIdentityContext, web_identity_context
+from .web_identity_context import (
+    SOURCE_IDENTITY_CLAIM,
+    TAGS_CLAIM,
+    SessionClaims,
+    WebIdentityContext,
+    session_claims,
+    web_identity_context,
+)
 
 # botocore's STS model: WebIdentityToken is 4 to 20000 characters. Checked before any
 # parsing, so a huge token costs nothing.
@@ -57,6 +64,16 @@ BAD_SIGNATURE = Message("InvalidIdentityToken", "The web identity token's signat
 WRONG_ISSUER = Message("InvalidIdentityToken", "Issuer does not match the provider's URL", "")
 MISSING_CLAIM = Message("InvalidIdentityToken", "The web identity token has no {claim} claim", "")
 NOT_YET_VALID = Message("InvalidIdentityToken", "The web identity token is not yet valid", "")
+TAGS_INVALID = Message(
+    "InvalidIdentityToken", "Invalid session tags in the web identity token: {reason}", ""
+)
+# The local STS never checks an IAM OIDC provider's thumbprints; each refusal about the
+# issuer's keys says so, since a thumbprint is where AWS would fail first.
+THUMBPRINTS_NOT_CHECKED = (
+    "The provider's thumbprints are not checked: IAM no longer uses them for issuers whose "
+    "certificate a trusted CA signs, and the local STS fetches the JWKS over plain http on "
+    "loopback, where there is no certificate to pin (docs/scenarios.md, token faults)."
+)
 
 
 @dataclass(frozen=True)
@@ -92,18 +109,21 @@ class ValidatedToken:
 
     def policy_context(self) -> dict[str, str | list[str]]:
         """The trust policy's condition keys, built by web_identity_context.py (IAM User
-        Guide: "Available keys for AWS OIDC federation"). One STS-only refinement: with
-        no `azp`, `:aud` is the client ID that matched, as STS answers `Audience`, where
-        the explainer (which knows no provider) keeps every value of a list `aud`."""
-        context = dict(self._built().context)
-        if not isinstance(self.claims.get("azp"), str):
-            context[f"{self.provider.key}:aud"] = self.audience
-        return context
+        Guide: "Available keys for AWS OIDC federation"), exactly as the explainer builds
+        them: `:aud` is the token's azp, else its aud (a list stays a list), never the
+        client ID that matched (that is `audience`, STS's `Audience` answer)."""
+        return dict(self._built().context)
 
     @property
     def required_actions(self) -> tuple[str, ...]:
-        """sts:AssumeRoleWithWebIdentity, and sts:TagSession when the token passes tags."""
+        """sts:AssumeRoleWithWebIdentity, + sts:TagSession when the token passes tags,
+        + sts:SetSourceIdentity when it names a source identity."""
         return self._built().actions
+
+    @property
+    def session(self) -> SessionClaims:
+        """The session tags, transitive keys and source identity the session gets."""
+        return session_claims(self.claims)
 
 
 def _z(seconds: float) -> str:
@@ -155,7 +175,9 @@ def validate(
         raise NO_KEY.error(f"the issuer's JWKS does not parse: {error}") from None
     known = [key.kid for key in keys.keys]
     if not isinstance(kid, str) or kid not in known:
-        raise NO_KEY.error(f"header kid {kid!r}; the issuer's JWKS has {known}")
+        raise NO_KEY.error(
+            f"header kid {kid!r}; the issuer's JWKS has {known}", THUMBPRINTS_NOT_CHECKED
+        )
     try:
         decoded = jwt.decode(token, keys, algorithms=[algorithm])
     except JoseError as error:
@@ -194,6 +216,19 @@ def validate(
     iat = _numeric(claims, "iat")
     if iat is not None and iat > moment:
         raise NOT_YET_VALID.error(f"iat {_z(iat)} is after the IdP clock's {_z(moment)}")
+    session = session_claims(claims)
+    if session.source_identity_problems:
+        raise errors.SOURCE_IDENTITY_INVALID.error(
+            *session.source_identity_problems,
+            f"from the token's {SOURCE_IDENTITY_CLAIM} claim",
+        )
+    if session.tag_problems:
+        raise TAGS_INVALID.error(
+            *session.tag_problems,
+            f"from the token's {TAGS_CLAIM} claim: principal_tags (each key one value) and "
+            "transitive_tag_keys (keys among them)",
+            reason="a session tag breaks AWS's rules",
+        )
     return ValidatedToken(
         provider=provider,
         issuer=issuer,

@@ -204,10 +204,21 @@ class WebIdentityTokenRequest(serializers.Serializer):
         default=None,
         help_text="the issue time; default: the clock",
     )
+    fault = serializers.ChoiceField(
+        choices=list(tokens.FAULTS),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="break the token on purpose (docs/scenarios.md, token faults): "
+        + "; ".join(f"`{f.name}`: {f.breaks}" for f in tokens.FAULTS.values()),
+    )
 
 
 class WebIdentityTokenResponse(serializers.Serializer):
     token = serializers.CharField(help_text="the JWT (RS256, header kid)")
     claims = serializers.DictField(help_text="the token's claims, as signed")
-    kid = serializers.CharField(help_text="the key's id in /oidc/jwks")
+    kid = serializers.CharField(
+        help_text="the header's kid: the key's id in /oidc/jwks (unknown-kid: one it lacks)"
+    )
     expires_at = serializers.DateTimeField()
+    fault = serializers.CharField(allow_null=True, help_text="the token fault applied")

@@ -68,8 +68,10 @@ class WebIdentityTokens(APIView):
         summary="Mint a web-identity token (OIDC JWT)",
         description="What `manage.py mint_web_identity_token` does: a JWT signed with the "
         "active JWT key (issuer {IDP_BASE_URL}/oidc, keys at /oidc/jwks), shaped as GitHub "
-        "Actions, EKS or GitLab CI would issue it, for AssumeRoleWithWebIdentity. Needs the "
-        "`idp.preview_signed_response` permission and the `sign-on` scope.",
+        "Actions, EKS or GitLab CI would issue it, for AssumeRoleWithWebIdentity. A token "
+        "fault (`fault`) breaks it on purpose: expired, wrong-audience, wrong-issuer, "
+        "unknown-kid, alg-none, another-key. Needs the `idp.preview_signed_response` "
+        "permission and the `sign-on` scope.",
         request=s.WebIdentityTokenRequest,
         responses={201: s.WebIdentityTokenResponse, **error_responses(400, 503)},
         tags=["sign-ons"],
@@ -99,6 +101,7 @@ class WebIdentityTokens(APIView):
                 lifetime=data["lifetime"],
                 now=data["now"],
                 username=request.user.get_username(),
+                fault=data["fault"],
             )
         except tokens.TokenError as error:
             raise SamlError(error.title, error.detail, error.hint, status=400) from error
@@ -107,6 +110,7 @@ class WebIdentityTokens(APIView):
             "claims": minted.claims,
             "kid": minted.kid,
             "expires_at": minted.expires_at,
+            "fault": minted.fault,
         }
         return Response(s.WebIdentityTokenResponse(answer).data, status=status.HTTP_201_CREATED)
 

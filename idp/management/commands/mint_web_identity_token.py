@@ -46,8 +46,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--lifetime", type=seconds, help="seconds (preset's default)")
         parser.add_argument("--now", type=instant, help="the issue time (default: the clock)")
+        parser.add_argument(
+            "--fault",
+            choices=list(tokens.FAULTS),
+            help="break the token on purpose (docs/scenarios.md, token faults): "
+            + "; ".join(f"{f.name}: {f.aws_code}" for f in tokens.FAULTS.values()),
+        )
 
-    def handle(self, *args, preset, sub, aud, claim, lifetime, now, **o):
+    def handle(self, *args, preset, sub, aud, claim, lifetime, now, fault=None, **o):
         options = tokens.Options(
             repo=o["repo"],
             ref=o["ref"],
@@ -66,9 +72,12 @@ class Command(BaseCommand):
                 claims=claims,
                 lifetime=lifetime,
                 now=now,
+                fault=fault,
             )
         except tokens.TokenError as error:
             raise CommandError(str(error)) from error
         except SamlError as error:
             raise CommandError(f"{error.title}. {error.detail} {error.hint}") from error
+        if minted.fault:
+            self.stderr.write(f"Broken on purpose by the token fault {minted.fault}.")
         self.stdout.write(minted.token)
