@@ -77,11 +77,11 @@ class Evaluation:
 
 
 def _broken(rule: ClaimRule, sp: "Target", what: str) -> SamlError:
-    where = "Service providers" if isinstance(sp, ServiceProvider) else "Claim rules"
+    where = "Service providers → claim rules" if isinstance(sp, ServiceProvider) else "Claim rules"
     return SamlError(
         "A claim rule is broken",
         f"Rule {rule} of {sp}: {what}.",
-        f"Fix the rule in the admin ({where} → claim rules); saving it there checks it.",
+        f"Fix the rule in the admin ({where}); saving it there checks it.",
         status=409,
     )
 

@@ -17,11 +17,14 @@ STRING, LIST, BOOLEAN = "string", "list", "boolean"
 CLAIM_TYPES = (STRING, LIST, BOOLEAN)
 
 # Set by the token endpoint from the request, the client, the user and the clock (RFC 7519
-# section 4.1, OpenID Connect Core section 2 and 3.1.3.6). A rule that set one would make
-# tokens that verifiers refuse (iss, aud, exp, nbf, iat, nonce, at_hash), that replay
-# (jti), or that speak for another subject or client (sub, azp, auth_time).
+# section 4.1, OpenID Connect Core sections 2 and 3.1.3.6). A rule that set one would make
+# tokens that verifiers refuse (iss, aud, exp, nbf, iat, nonce, at_hash, c_hash), that
+# replay (jti), or that speak for another subject, client or sign-in (sub, azp, auth_time,
+# acr, amr, sid). The validator (idp/oidc/validator.py) drops the same names from the rules'
+# claims; refusing them when a rule is saved says so before a token goes without them.
 RESERVED_CLAIMS = frozenset(
     ("iss", "sub", "aud", "exp", "nbf", "iat", "jti", "auth_time", "nonce", "azp", "at_hash")
+    + ("c_hash", "acr", "amr", "sid")
 )
 _BOOLEANS = {"true": True, "false": False}
 # An unescaped dot splits; "\." stays a dot. A backslash before anything else is literal.

@@ -445,12 +445,23 @@ class ClaimRuleSerializer(serializers.ModelSerializer):
         help_text="The SP's entity ID; null: the rule applies to every service provider.",
         error_messages={"does_not_exist": "No service provider has the entity ID {value!r}."},
     )
+    oidc_client = NaturalKeyField(
+        slug_field="client_id",
+        queryset=Client.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="For a JWT rule: the OIDC client's client_id; null: every OIDC client.",
+        error_messages={"does_not_exist": "No OIDC client has the client_id {value!r}."},
+    )
 
     class Meta:
         model = ClaimRule
         fields = [
             "id",
+            "emits",
+            "claim_type",
             "service_provider",
+            "oidc_client",
             "order",
             "enabled",
             "description",

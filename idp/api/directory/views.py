@@ -460,7 +460,14 @@ class ServiceProviderClaimRuleViewSet(
                 description="Only the rules of the SP with this entity ID.",
             ),
             OpenApiParameter(
-                "global", OpenApiTypes.BOOL, description="true: only the rules for every SP."
+                "oidc_client",
+                OpenApiTypes.STR,
+                description="Only the JWT rules of the OIDC client with this client_id.",
+            ),
+            OpenApiParameter(
+                "global",
+                OpenApiTypes.BOOL,
+                description="true: only the rules for every SP or every OIDC client.",
             ),
         ],
     ),
@@ -485,7 +492,9 @@ class ClaimRuleViewSet(DirectoryViewSet):
     """Claim rules by ID: one SP's (service_provider is its entity ID) or every SP's (null).
     Each write is validated as the admin validates it."""
 
-    queryset = ClaimRule.objects.select_related("service_provider").order_by("order", "id")
+    queryset = ClaimRule.objects.select_related("service_provider", "oidc_client").order_by(
+        "order", "id"
+    )
     serializer_class = s.ClaimRuleSerializer
     lookup_field = "id"
     noun = "claim rule"
@@ -500,8 +509,16 @@ class ClaimRuleViewSet(DirectoryViewSet):
             queryset = queryset.filter(
                 service_provider=_service_provider(params["service_provider"])
             )
+        if "oidc_client" in params:
+            client_id = params["oidc_client"]
+            if (
+                not client_id.isprintable()
+                or not Client.objects.filter(client_id=client_id).exists()
+            ):
+                raise exceptions.NotFound(f"No OIDC client with the client_id {client_id!r}.")
+            queryset = queryset.filter(oidc_client__client_id=client_id)
         if params.get("global", "").lower() in ("true", "1", "yes"):
-            queryset = queryset.filter(service_provider__isnull=True)
+            queryset = queryset.filter(service_provider__isnull=True, oidc_client__isnull=True)
         return queryset
 
 
