@@ -77,10 +77,12 @@ def refusal(excinfo) -> tuple[str, str, str]:
 
 def test_the_demo_seeds_the_providers_and_roles(local_aws):
     iam = local_aws("iam")
-    assert [r["RoleName"] for r in iam.list_roles()["Roles"]] in (
-        ["Admin", "ReadOnly"],
-        ["ReadOnly", "Admin"],
-    )
+    # GitHubDeploy: the demo's web-identity role (AssumeRoleWithWebIdentity).
+    assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == [
+        "Admin",
+        "GitHubDeploy",
+        "ReadOnly",
+    ]
     developer = local_aws("iam", aws_access_key_id="444455556666", aws_secret_access_key="x")
     assert developer.get_role(RoleName="Developer")["Role"]["AssumeRolePolicyDocument"] == (
         with_broker(json.loads(trust_policy().replace("111122223333", "444455556666")))
