@@ -23,6 +23,8 @@ from .models import (
     ServiceProvider,
     SigningKey,
 )
+from .oidc.models import Client
+from .oidc.preview import id_token_preview
 from .presets import RULE_SETS, apply_rule_set
 from .registry import register_from_metadata
 from .saml import aws
@@ -44,26 +46,76 @@ RULE_FIELDSETS = [
 
 
 class ClaimRuleInline(admin.StackedInline):
+    """An SP's own rules: SAML rules (a JWT rule belongs to an OIDC client)."""
+
     model = ClaimRule
     extra = 0
     fields = RULE_FIELDSETS
 
 
+class IdTokenPreviewForm(forms.Form):
+    client = forms.ModelChoiceField(
+        label="OIDC client", queryset=Client.objects.order_by("name", "client_id")
+    )
+    user = forms.ModelChoiceField(queryset=User.objects.order_by("username"))
+
+
 @admin.register(ClaimRule)
 class ClaimRuleAdmin(admin.ModelAdmin):
-    """All rules, including the global ones that apply to every service provider."""
+    """All rules: the global ones, each SP's (SAML) and each OIDC client's (JWT claims)."""
 
     list_display = [
         "__str__",
+        "emits",
         "service_provider",
+        "oidc_client",
         "attribute_name",
         "source",
         "condition",
         "enabled",
     ]
-    list_filter = ["service_provider", "source", "condition", "enabled"]
+    list_filter = ["emits", "service_provider", "oidc_client", "source", "condition", "enabled"]
     search_fields = ["attribute_name", "description", "value", "group_pattern"]
-    fields = ["service_provider", *RULE_FIELDSETS]
+    fields = [("emits", "claim_type"), ("service_provider", "oidc_client"), *RULE_FIELDSETS]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.id_token_preview_view)
+        return [
+            path("id-token-preview/", view, name="idp_claimrule_id_token_preview"),
+        ] + super().get_urls()
+
+    def has_id_token_preview_permission(self, request) -> bool:
+        """It signs a usable token for any user, as the SAML preview signs a response: the
+        same permission, and the right to see the clients."""
+        return request.user.has_perm("idp.preview_signed_response") and _has_model_perm(
+            request, Client, "view"
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        context = {"can_preview_id_token": self.has_id_token_preview_permission(request)}
+        return super().changelist_view(request, {**context, **(extra_context or {})})
+
+    def id_token_preview_view(self, request):
+        _require(self.has_id_token_preview_permission(request))
+        form = IdTokenPreviewForm(request.GET or None)
+        result = problem = None
+        if form.is_valid():
+            try:
+                result = id_token_preview(
+                    form.cleaned_data["user"], form.cleaned_data["client"], clock.now()
+                )
+            except SamlError as error:
+                problem = error
+        return _admin_page(
+            self,
+            request,
+            "admin/idp/claimrule/id_token_preview.html",
+            "Preview an ID token",
+            form=form,
+            client=form.cleaned_data["client"] if result else None,
+            result=result,
+            problem=problem,
+        )
 
 
 class MetadataImportForm(forms.Form):
