@@ -444,8 +444,16 @@ class ServiceProviderAdmin(admin.ModelAdmin):
 class SigningKeyAdmin(admin.ModelAdmin):
     """The rollover, as in `manage.py rotate_key`: stage, activate, retire."""
 
-    list_display = ["fingerprint", "state", "signs", "not_valid_after", "days_left", "created_at"]
-    list_filter = ["state"]
+    list_display = [
+        "fingerprint",
+        "use",
+        "state",
+        "role",
+        "not_valid_after",
+        "days_left",
+        "created_at",
+    ]
+    list_filter = ["use", "state"]
     readonly_fields = [
         "fingerprint",
         "state",
@@ -464,10 +472,13 @@ class SigningKeyAdmin(admin.ModelAdmin):
     def days_left(self, key: SigningKey) -> int:
         return (key.not_valid_after - timezone.now()).days
 
-    @admin.display(boolean=True)
-    def signs(self, key: SigningKey) -> bool:
-        signer = keys.signing_row()
-        return signer is not None and signer.pk == key.pk
+    def get_queryset(self, request):
+        # Whether each row signs, in the list's one query: the signer is per use.
+        return super().get_queryset(request).annotate(is_signer=keys.is_signer_expression())
+
+    @admin.display(description="role")
+    def role(self, key: SigningKey) -> str:
+        return keys.role(key, getattr(key, "is_signer", None))
 
     def has_add_permission(self, request) -> bool:
         # A row without key material would break signing: keys come only from staging.
@@ -525,17 +536,33 @@ class SigningKeyAdmin(admin.ModelAdmin):
         except keys.KeyLifecycleError as error:
             self.message_user(request, str(error), messages.ERROR)
         else:
+            # What to do next depends on the use: SAML metadata is pushed to IAM, while
+            # verifiers fetch /oidc/jwks by themselves.
+            if key.use == SigningKey.Use.JWT:
+                next_step = "Verifiers fetch /oidc/jwks by themselves: nothing to push."
+            else:
+                next_step = (
+                    "Push the metadata to IAM (`manage.py sync_iam_provider --name fedmock`)."
+                )
             self.message_user(
                 request,
-                f"Key {key.fingerprint[:16]} is now {key.state}. Push the metadata to IAM "
-                "(`manage.py sync_iam_provider --name fedmock`).",
+                f"{key.get_use_display()} key {key.fingerprint[:16]} is now {key.state}. "
+                f"{next_step}",
                 messages.SUCCESS,
             )
 
     def stage_view(self, request):
         _require(self.has_stage_permission(request))
         if request.method == "POST":
-            self._step(request, keys.stage)
+            use = request.POST.get("use", SigningKey.Use.SAML)
+            if use not in SigningKey.Use.values:
+                self.message_user(
+                    request,
+                    f"{use!r} is no key use; stage a {' or '.join(SigningKey.Use.values)} key.",
+                    messages.ERROR,
+                )
+            else:
+                self._step(request, lambda: keys.stage(use=use))
         return redirect(reverse("admin:idp_signingkey_changelist"))
 
     @admin.action(description="Activate the selected next key", permissions=["change"])

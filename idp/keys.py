@@ -20,6 +20,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from .models import SigningKey
@@ -111,6 +112,33 @@ def signing_row(use: str = SAML) -> SigningKey | None:
     return (
         SigningKey.objects.filter(state=State.ACTIVE, use=use).order_by("-state_changed_at").first()
     )
+
+
+def is_signer_expression():
+    """A queryset annotation: whether the row is the key that signs for its own use."""
+    signer = (
+        SigningKey.objects.filter(state=State.ACTIVE, use=OuterRef("use"))
+        .order_by("-state_changed_at")
+        .values("pk")[:1]
+    )
+    return ExpressionWrapper(Q(pk=Subquery(signer)), output_field=BooleanField())
+
+
+# What a key does, by use: the admin's list and the API name it so.
+SIGNS = {Use.SAML: "signs assertions", Use.JWT: "signs tokens"}
+PUBLISHED_IN = {Use.SAML: "the SAML metadata", Use.JWT: "/oidc/jwks"}
+
+
+def role(key: SigningKey, signs: bool | None = None) -> str:
+    """'signs tokens', 'published in the SAML metadata', 'retired: published nowhere'."""
+    if signs is None:
+        signer = signing_row(key.use)
+        signs = signer is not None and signer.pk == key.pk
+    if signs:
+        return SIGNS[key.use]
+    if key.state == State.RETIRED:
+        return "retired: published nowhere"
+    return f"published in {PUBLISHED_IN[key.use]}"
 
 
 def ensure_active_key(use: str = SAML) -> tuple[SigningKey, bool]:

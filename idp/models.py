@@ -611,8 +611,10 @@ class SigningKey(models.Model):
         An active key may sign in some worker; deleting it unpublishes it at once, without
         the propagation wait that retiring takes. So only next and retired keys go.
         """
+        # Each use has its own rollover: a JWT key is never "the only active key" because
+        # of a SAML one, nor the reverse.
         active = list(
-            SigningKey.objects.filter(state=self.State.ACTIVE)
+            SigningKey.objects.filter(state=self.State.ACTIVE, use=self.use)
             .order_by("-state_changed_at")
             .values_list("pk", flat=True)
         )
@@ -620,8 +622,9 @@ class SigningKey(models.Model):
             return ""
         if len(active) == 1:
             return (
-                f"Key {self.fingerprint} is the only active key; deleting it would stop all "
-                "sign-ons. Stage and activate a new key first."
+                f"Key {self.fingerprint} is the only active key for {self.use}; deleting it "
+                f"would stop {'all sign-ons' if self.use == self.Use.SAML else 'signing tokens'}. "
+                "Stage and activate a new key first."
             )
         if active[0] == self.pk:
             return (

@@ -301,6 +301,6 @@ def test_a_failure_under_the_api_answers_json_500(signing_key, api, monkeypatch)
     def broken():
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(views.keys, "signing_row", broken)
+    monkeypatch.setattr(views.keys, "is_signer_expression", broken)  # what the list calls
     body = assert_refusal(api.get("/api/v1/signing-keys"), 500)
     assert "the database went away" not in json.dumps(body)

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from idp.api.errors import SEVERITIES, FindingSerializer
+from idp.models import SigningKey
 from idp.oidc import tokens
 from idp.saml import aws, bindings
 
@@ -148,9 +149,23 @@ class ResetResponse(serializers.Serializer):
 
 class SigningKeySerializer(serializers.Serializer):
     fingerprint = serializers.CharField(help_text="SHA-256 of the certificate (hex)")
+    use = serializers.ChoiceField(
+        SigningKey.Use.values,
+        help_text="saml: SAML metadata and assertions; jwt: /oidc/jwks and the tokens fedmock "
+        "signs. Each use has its own rollover.",
+    )
     state = serializers.ChoiceField(["next", "active", "retired"])
-    signs = serializers.BooleanField(help_text="the key that signs now")
-    published = serializers.BooleanField(help_text="in the metadata (next and active keys)")
+    signs = serializers.BooleanField(
+        help_text="the key that signs now for its use (assertions, or tokens)"
+    )
+    published = serializers.BooleanField(
+        help_text="next and active keys: in the SAML metadata (saml) or /oidc/jwks (jwt)"
+    )
+    role = serializers.CharField(
+        help_text="what the key does, as the admin's list says: `signs assertions`, `signs "
+        "tokens`, `published in the SAML metadata`, `published in /oidc/jwks`, `retired: "
+        "published nowhere`"
+    )
     not_valid_before = serializers.DateTimeField()
     not_valid_after = serializers.DateTimeField()
     days_left = serializers.IntegerField()
@@ -166,6 +181,12 @@ class KeyStepResponse(serializers.Serializer):
 class StageRequest(serializers.Serializer):
     days = serializers.IntegerField(
         min_value=1, max_value=36500, default=3650, help_text="the certificate's lifetime"
+    )
+    use = serializers.ChoiceField(
+        SigningKey.Use.values,
+        default=SigningKey.Use.SAML,
+        help_text="which rollover: saml (the metadata; default) or jwt (/oidc/jwks), as "
+        "`rotate_key stage --use`",
     )
 
 

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from idp import clock, fixtures, keys, scenarios, sso
 from idp.api.errors import Conflict, error_responses
-from idp.management.commands.rotate_key import NEXT_STEPS
+from idp.management.commands.rotate_key import JWT_NEXT_STEPS, NEXT_STEPS
 from idp.models import LoadedFixture, SigningKey
 from idp.oidc import issue, tokens
 from idp.saml import aws
@@ -217,18 +217,25 @@ class Reset(APIView):
         return Response(s.ResetResponse(fixtures.reset()).data)
 
 
-def _key_json(key: SigningKey, signer: SigningKey | None, now) -> dict:
+def _key_json(key: SigningKey, now) -> dict:
+    """`key` carries `is_signer` (keys.is_signer_expression): signers are per use."""
     return {
         "fingerprint": key.fingerprint,
+        "use": key.use,
         "state": key.state,
-        "signs": signer is not None and signer.pk == key.pk,
+        "signs": key.is_signer,
         "published": key.state != SigningKey.State.RETIRED,
+        "role": keys.role(key, key.is_signer),
         "not_valid_before": key.not_valid_before,
         "not_valid_after": key.not_valid_after,
         "days_left": (key.not_valid_after - now).days,
         "created_at": key.created_at,
         "state_changed_at": key.state_changed_at,
     }
+
+
+def _with_signer(rows):
+    return rows.annotate(is_signer=keys.is_signer_expression())
 
 
 # A rollover step waits until every worker can have seen the previous one (2 ×
@@ -247,10 +254,9 @@ class KeyStep(APIView):
         except keys.KeyLifecycleError as error:
             wait = error.wait_seconds + keys.PROPAGATION_MARGIN if error.wait_seconds else None
             raise Conflict(str(error), wait=wait) from error
-        body = {
-            "key": _key_json(key, keys.signing_row(), timezone.now()),
-            "next_step": NEXT_STEPS[name],
-        }
+        key = _with_signer(SigningKey.objects.filter(pk=key.pk)).get()
+        steps = JWT_NEXT_STEPS if key.use == SigningKey.Use.JWT else NEXT_STEPS
+        body = {"key": _key_json(key, timezone.now()), "next_step": steps[name]}
         return Response(s.KeyStepResponse(body).data)
 
 
@@ -265,31 +271,30 @@ class SigningKeys(KeyStep):
     @extend_schema(
         operation_id="list_signing_keys",
         summary="The signing keys and their states",
-        description="As `rotate_key status`: every key, oldest first, which one signs and "
-        "which are published in the metadata.",
+        description="As `rotate_key status`: every key, oldest first, with its use (`saml`: "
+        "the metadata and assertions; `jwt`: /oidc/jwks and tokens), which one signs for "
+        "each use and which are published.",
         responses={200: s.SigningKeySerializer(many=True), **error_responses()},
         tags=["signing-keys"],
     )
     def get(self, request):
-        signer, now = keys.signing_row(), timezone.now()
-        rows = SigningKey.objects.order_by("created_at")
-        return Response(
-            s.SigningKeySerializer([_key_json(k, signer, now) for k in rows], many=True).data
-        )
+        now = timezone.now()
+        rows = _with_signer(SigningKey.objects.order_by("created_at"))
+        return Response(s.SigningKeySerializer([_key_json(k, now) for k in rows], many=True).data)
 
     @extend_schema(
         operation_id="stage_signing_key",
         summary="Stage a next key",
-        description="As `rotate_key stage`: a new key is published beside the active one; it "
-        "does not sign yet. 409 if a next key is already staged.",
+        description="As `rotate_key stage [--use jwt]`: a new key is published beside the "
+        "active one of its use (`use`: saml, the default, or jwt); it does not sign yet. 409 "
+        "if a next key of that use is already staged.",
         request=s.StageRequest,
         responses={201: s.KeyStepResponse, **error_responses(400, 409)},
         tags=["signing-keys"],
     )
     def post(self, request):
-        days = _valid(s.StageRequest, request.data or {})["days"]
-
-        response = self.step("stage", lambda: keys.stage(valid_days=days))
+        data = _valid(s.StageRequest, request.data or {})
+        response = self.step("stage", lambda: keys.stage(valid_days=data["days"], use=data["use"]))
         response.status_code = status.HTTP_201_CREATED
         return response
 
@@ -331,7 +336,8 @@ class KeyAction(KeyStep):
         operation_id="activate_signing_key",
         summary="Activate the next key",
         description=f"As `rotate_key activate`: the staged key starts signing; the old one "
-        f"stays published until retired. {_WAIT}",
+        f"stays published until retired. The fingerprint names the key, so its use too (a "
+        f"SAML or a JWT key). {_WAIT}",
         parameters=[_FINGERPRINT],
         request=None,
         responses={200: s.KeyStepResponse, **error_responses(404, 409)},
@@ -347,7 +353,8 @@ class ActivateKey(KeyAction):
         operation_id="retire_signing_key",
         summary="Retire a key",
         description=f"As `rotate_key retire`: the key is no longer published. The key that "
-        f"signs cannot be retired. {_WAIT}",
+        f"signs for its use cannot be retired; the fingerprint names the key and its use. "
+        f"{_WAIT}",
         parameters=[_FINGERPRINT],
         request=None,
         responses={200: s.KeyStepResponse, **error_responses(404, 409)},
