@@ -6,6 +6,7 @@ import datetime
 import io
 import json
 import warnings
+from pathlib import Path
 
 import boto3
 import pytest
@@ -289,3 +290,19 @@ def test_boto3_hears_each_fault_from_the_local_sts(sts, name):
     assert minted_event.detail.startswith(f"FAULT {name}: ")
     refused = AuditEvent.objects.get(flow="sts", outcome=AuditEvent.Outcome.REFUSED)
     assert refused.detail.startswith(f"{fault.aws_code}: ")
+
+
+# --- docs/scenarios.md shows the faults as the data holds them ------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
+DOC_START = "<!-- generated from idp.oidc.tokens.faults_markdown_table()"
+DOC_END = "<!-- end of the generated token table -->"
+
+
+def test_the_doc_table_is_the_faults():
+    table = DOC.read_text().split(DOC_START, 1)[1].split("\n", 1)[1].split(DOC_END, 1)[0]
+    assert table == tokens.faults_markdown_table(), (
+        "docs/scenarios.md is out of date: paste idp.oidc.tokens.faults_markdown_table() "
+        "between the token table's markers"
+    )
+    assert len(table.splitlines()) == 2 + len(tokens.FAULTS)

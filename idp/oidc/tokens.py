@@ -207,6 +207,8 @@ class Fault:
     aws_code: str  # what AWS's STS (and the local one) answers
     aws_message: str  # its message: AWS's words where AWS documents them, else fedmock's
     rfc: str  # the rule a verifier enforces to refuse it
+    # False: AWS documents no words for it; the message is fedmock's, under STS's code
+    aws_words: bool = True
     claims: Callable[[dict, datetime.datetime], dict] | None = None
     signing: Callable[[Signing], Signing] | None = None
 
@@ -282,6 +284,7 @@ FAULTS = {
             "InvalidIdentityToken",
             "The web identity token's signing algorithm is not supported",
             "RFC 8725 §3.1-3.2: a verifier accepts only the algorithms it expects",
+            aws_words=False,
             signing=_alg_none,
         ),
         Fault(
@@ -291,6 +294,7 @@ FAULTS = {
             "InvalidIdentityToken",
             "The web identity token's signature is invalid",
             "RFC 7515 §5.2 (signature validation)",
+            aws_words=False,
             signing=_another_key,
         ),
     )
@@ -387,3 +391,22 @@ def mint(
     return Minted(
         token, full, signing.header["kid"], expires_at, fault.name if fault is not None else None
     )
+
+
+def faults_markdown_table() -> str:
+    """The token faults as docs/scenarios.md shows them (a test keeps the two equal)."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = [
+        "| token fault | what it breaks | the STS answers | the rule a verifier enforces |",
+        "|---|---|---|---|",
+    ]
+    for fault in FAULTS.values():
+        words = "" if fault.aws_words else " (fedmock's words: AWS documents none)"
+        rows.append(
+            f"| `{fault.name}` | {cell(fault.breaks)} | {fault.aws_code}: "
+            f"{cell(fault.aws_message)}{words} | {cell(fault.rfc)} |"
+        )
+    return "\n".join(rows) + "\n"
