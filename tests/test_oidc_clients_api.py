@@ -4,9 +4,14 @@ a confidential client's secret is answered once and stored hashed (DOT's field).
 import pytest
 from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import Permission
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from rest_framework.test import APIClient
 
+from idp import keys
 from idp.api.models import ApiToken
+from idp.models import ClaimRule, SigningKey
+from idp.oidc import jwks
 from idp.oidc.models import Client
 from users.models import User
 
@@ -202,3 +207,70 @@ def test_the_admins_permissions_and_the_tokens_scope(api, permissions, scopes, m
 
 def test_no_token_no_answer(db):
     refusal(APIClient().get(URL), 401)
+
+
+# --- the ID-token preview (idp.oidc.preview) ---
+
+PREVIEWER = [*CLIENT_PERMISSIONS, "idp.preview_signed_response"]
+
+
+@pytest.fixture
+def previewer(db):
+    keys.ensure_active_key(SigningKey.Use.JWT)
+    User.objects.create_user("dana", email="dana@example.com", first_name="Dana")
+    return client_for(staff("previewer", *PREVIEWER))
+
+
+def test_the_preview_is_a_token_our_jwks_verifies(previewer):
+    assert previewer.post(URL, APP, format="json").status_code == 201
+    rule = ClaimRule.objects.create(
+        emits=ClaimRule.Emits.JWT,
+        order=10,
+        source="literal",
+        value="platform",
+        attribute_name="team",
+    )
+    answer = previewer.post(f"{URL}/my-app/preview", {"username": "dana"}, format="json")
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    published = KeySet.import_key_set(jwks.public_set())
+    token = jwt.decode(body["token"], published)  # signed by a key /oidc/jwks publishes
+    assert token.claims == body["claims"] and token.header["kid"] == body["header"]["kid"]
+    assert body["claims"]["aud"] == "my-app" and body["claims"]["iss"] == jwks.issuer()
+    assert body["claims"]["email"] == "dana@example.com"
+    assert body["scopes"] == APP["allowed_scopes"] and body["claims"]["team"] == "platform"
+    assert body["trace"] == [
+        {"rule": rule.id, "claim": "team", "applied": True, "values": ["platform"], "note": ""}
+    ]
+
+
+PREVIEW_REFUSALS = {
+    "an unknown user": (PREVIEWER, None, "/my-app/preview", {"username": "nobody"}, 400),
+    "no username": (PREVIEWER, None, "/my-app/preview", {}, 400),
+    "an unknown client": (PREVIEWER, None, "/other/preview", {"username": "dana"}, 404),
+    "without the preview permission": (
+        CLIENT_PERMISSIONS,
+        None,
+        "/my-app/preview",
+        {"username": "dana"},
+        403,
+    ),
+    "without the sign-on scope": (
+        PREVIEWER,
+        ["read", "write"],
+        "/my-app/preview",
+        {"username": "dana"},
+        403,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("permissions", "scopes", "path", "body", "status"),
+    PREVIEW_REFUSALS.values(),
+    ids=PREVIEW_REFUSALS,
+)
+def test_the_preview_refuses(previewer, permissions, scopes, path, body, status):
+    assert previewer.post(URL, APP, format="json").status_code == 201
+    caller = client_for(staff("limited", *permissions), scopes)
+    refusal(caller.post(URL + path, body, format="json"), status)

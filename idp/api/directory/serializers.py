@@ -625,3 +625,25 @@ class OidcClientSecretSerializer(OidcClientSerializer):
 
     class Meta(OidcClientSerializer.Meta):
         fields = [*OidcClientSerializer.Meta.fields, "client_secret"]
+
+
+class IdTokenPreviewRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(help_text="The directory user the ID token is for.")
+
+
+class RuleOutcomeSerializer(serializers.Serializer):
+    rule = serializers.IntegerField(source="rule.id", help_text="The claim rule's ID.")
+    claim = serializers.CharField(source="rule.attribute_name")
+    applied = serializers.BooleanField()
+    values = serializers.ListField(child=serializers.CharField())
+    note = serializers.CharField(help_text="Why fewer values reached the token, if any did.")
+
+
+class IdTokenPreviewSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The signed JWT; neither issued nor audited.")
+    header = serializers.DictField(help_text="alg, kid (as /oidc/jwks publishes it), typ.")
+    claims = serializers.DictField(help_text="The payload, as a verifier reads it.")
+    scopes = serializers.ListField(
+        child=serializers.CharField(), help_text="The scopes it assumes: all the client's."
+    )
+    trace = RuleOutcomeSerializer(many=True, help_text="Each JWT claim rule, in order.")

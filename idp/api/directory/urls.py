@@ -46,5 +46,10 @@ urlpatterns = [
         views.OidcClientSecretView.as_view(),
         name="oidc-client-secret",
     ),
+    path(
+        "oidc-clients/<path:client_id>/preview",
+        views.OidcClientPreviewView.as_view(),
+        name="oidc-client-preview",
+    ),
     path("oidc-clients/<path:client_id>", clients.as_view(ITEM), name="oidc-client-detail"),
 ]

@@ -20,11 +20,12 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from idp import cache
+from idp import cache, clock
 from idp.api import errors
 from idp.api.errors import error_responses
 from idp.models import ClaimRule, ServiceProvider
 from idp.oidc.models import Client
+from idp.oidc.preview import id_token_preview
 from idp.presets import apply_rule_set
 from idp.registry import fetch_metadata, register_from_metadata
 from idp.saml.errors import SamlError
@@ -623,3 +624,33 @@ def _oidc_client(client_id: str) -> Client:
     if found is None:
         raise exceptions.NotFound(f"No OIDC client {client_id!r}.")
     return found
+
+
+class OidcClientPreviewView(APIView):
+    """The ID token a user would get at a client, as the admin's preview shows it."""
+
+    # A signed token for any user: the sign-ons' power, as POST /api/v1/web-identity-tokens.
+    required_permissions = ["idp.preview_signed_response", "oidc.view_client"]
+    required_scope = "sign-on"
+
+    @extend_schema(
+        summary="Preview the ID token a user would get at an OIDC client",
+        description="Built as the token endpoint builds one, for every scope the client may "
+        "ask for, with the claim rules' trace; signed with the active JWT key, but neither "
+        "issued nor audited. Needs idp.preview_signed_response and oidc.view_client, and "
+        "the sign-on scope. 409: a claim rule is broken; 503: no active JWT key.",
+        tags=[CLIENT_TAG],
+        parameters=[CLIENT_ID],
+        request=s.IdTokenPreviewRequestSerializer,
+        responses={200: s.IdTokenPreviewSerializer, **error_responses(400, 404, 409, 503)},
+    )
+    def post(self, request, client_id: str):
+        client = _oidc_client(client_id)
+        serializer = s.IdTokenPreviewRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        username = serializer.validated_data["username"]
+        user = User.objects.filter(username=username).first() if username.isprintable() else None
+        if user is None:
+            raise serializers.ValidationError({"username": f"No user {username!r}."})
+        preview = id_token_preview(user, client, clock.now())
+        return Response(s.IdTokenPreviewSerializer(preview).data)
