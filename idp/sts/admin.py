@@ -332,6 +332,8 @@ class IssuedCredentialAdmin(admin.ModelAdmin):
         "user_id",
         "action",
         "source_identity",
+        "session_tags",
+        "transitive_tag_keys",
         "issued_at",
         "expires_at",
         "status",
