@@ -217,6 +217,27 @@ def test_userinfo_answers_for_the_code_flows_token(client, rp, alice):
     assert client.get("/oidc/userinfo/", HTTP_AUTHORIZATION="Bearer nope").status_code == 401
 
 
+def test_a_refresh_token_gives_a_new_access_token_for_the_same_user(client, rp, alice):
+    pkce = Pkce()
+    first = exchange(client, get_code(client, pkce), pkce.verifier).json()
+    refreshed = client.post(
+        "/oidc/token/",
+        {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        HTTP_AUTHORIZATION=basic(),
+    )
+    assert refreshed.status_code == 200, refreshed.content
+    body = refreshed.json()
+    assert body["refresh_token"] != first["refresh_token"]  # rotated
+    assert "." not in body["refresh_token"]  # refresh tokens stay opaque, not JWTs
+    assert verified(client, body["access_token"])["sub"] == "alice"
+    again = client.post(
+        "/oidc/token/",
+        {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+        HTTP_AUTHORIZATION=basic(),
+    )
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+
 def test_a_token_is_stored_as_its_digest_only(client, rp, alice):
     pkce = Pkce()
     body = exchange(client, get_code(client, pkce), pkce.verifier).json()
