@@ -59,12 +59,15 @@ class GunicornServer:
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        # A loaded 2-core machine can take seconds over a worker's first request (imports,
+        # key load): a slow answer is waited for, not an error, and a server that never
+        # answers is stopped rather than left running.
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
-                if requests.get(self.url + "/saml/metadata/", timeout=2).status_code == 200:
+                if requests.get(self.url + "/saml/metadata/", timeout=15).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"gunicorn did not start:\n{self.log.read_text()}")
