@@ -411,20 +411,20 @@ def test_hostile_federation_requests_are_400_with_an_explanation(client, demo, q
 
 
 @pytest.mark.django_db
-def test_the_federation_endpoint_answers_get_only(client, demo):
-    assert client.post("/aws/federation", {"Action": "getSigninToken"}).status_code == 405
+def test_the_federation_endpoint_answers_get_and_post_only(client, demo):
+    # POST: getSigninToken as a form (tests/test_review11_broker.py).
+    assert client.delete("/aws/federation").status_code == 405
 
 
 # --- the federation client, without a network ----------------------------------------------
 
 
-def test_the_signin_request_is_awss_documented_query():
+def test_the_signin_request_is_awss_documented_form():
     credentials = signin.Credentials("ASIAK", "s/ecret+", "to ken")
-    query = signin.signin_token_query(credentials, 900)
-    assert query.startswith("Action=getSigninToken&SessionDuration=900&Session=")
-    from urllib.parse import parse_qs
-
-    assert json.loads(parse_qs(query)["Session"][0]) == {
+    form = signin.signin_token_form(credentials, 900)
+    assert list(form) == ["Action", "SessionDuration", "Session"]
+    assert form["Action"] == "getSigninToken" and form["SessionDuration"] == "900"
+    assert json.loads(form["Session"]) == {
         "sessionId": "ASIAK",
         "sessionKey": "s/ecret+",
         "sessionToken": "to ken",

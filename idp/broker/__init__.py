@@ -12,3 +12,14 @@ a console sign-in URL ("Open the AWS console"), as AWS documents for a custom br
              (no Django: `fedmock console-url` uses it too)
   views.py   the portal's two POST actions
 """
+
+
+class Refusal(Exception):
+    """A refusal of the broker or the local federation endpoint: title, detail, hint, status."""
+
+    default_status = 502  # the broker's own refusals: an upstream (STS, federation) said no
+
+    def __init__(self, title: str, detail: str, hint: str, status: int | None = None):
+        super().__init__(f"{title}: {detail}")
+        self.title, self.detail, self.hint = title, detail, hint
+        self.status = self.default_status if status is None else status

@@ -1,19 +1,26 @@
 """The federation endpoint's protocol, as AWS documents it for a custom identity broker.
 
-  1. GET {federation}?Action=getSigninToken[&SessionDuration=S]&Session=<URL-encoded JSON
+  1. Action=getSigninToken[&SessionDuration=S]&Session=<URL-encoded JSON
      {"sessionId": AccessKeyId, "sessionKey": SecretAccessKey, "sessionToken": SessionToken}>
      answers {"SigninToken": "..."} (good for 15 minutes, once);
   2. {federation}?Action=login&Issuer=<URL>&Destination=<console URL>&SigninToken=<token>
      is the URL the browser opens.
 
-No Django here: `fedmock console-url` (idp/cli/) and the portal's broker share it.
-The request in step 1 carries the secret key in its query string (AWS's protocol), so
-no message here ever repeats that URL or an exception text that could hold it.
+AWS's guide sends step 1 as a GET, which puts the secret key and session token in the
+query string, and so in every access log on the way. AWS's endpoint also takes it as a
+form POST (AWS's own Toolkit for JetBrains posts it: AwsConsoleUrlFactory.kt), and so
+does fedmock's /aws/federation, so step 1 is a POST here. The exception is GovCloud,
+whose endpoint that toolkit says does not take the POST yet: there it stays a GET.
+
+No Django here: `fedmock console-url` (idp/cli/) and the portal's broker share it. No
+message here ever repeats the request or an exception text that could hold the secret.
 """
 
 import json
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
+
+from . import Refusal
 
 AWS_FEDERATION_URL = "https://signin.aws.amazon.com/federation"
 AWS_CONSOLE_URL = "https://console.aws.amazon.com/"
@@ -21,10 +28,8 @@ EXPLANATION_HEADER = "X-Fedmock-Explanation"
 TIMEOUT = (5, 20)  # connect, read: seconds
 
 
-class SigninError(Exception):
-    def __init__(self, title: str, detail: str, hint: str, status: int = 502):
-        super().__init__(f"{title}: {detail}")
-        self.title, self.detail, self.hint, self.status = title, detail, hint, status
+class SigninError(Refusal):
+    pass
 
 
 @dataclass(frozen=True)
@@ -38,11 +43,18 @@ class Credentials:
 
 
 def _where(federation_url: str) -> str:
-    parts = urlsplit(federation_url)
+    try:
+        parts = urlsplit(federation_url)
+    except ValueError:  # e.g. "http://[::1": an unclosed IPv6 bracket
+        return repr(federation_url[:100])
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-def signin_token_query(credentials: Credentials, session_duration: int | None) -> str:
+# Hosts whose federation endpoint takes getSigninToken as a GET only (see above).
+GET_ONLY_HOST_SUFFIXES = ("amazonaws-us-gov.com",)
+
+
+def signin_token_form(credentials: Credentials, session_duration: int | None) -> dict[str, str]:
     session = json.dumps(
         {
             "sessionId": credentials.access_key_id,
@@ -50,11 +62,20 @@ def signin_token_query(credentials: Credentials, session_duration: int | None) -
             "sessionToken": credentials.session_token,
         }
     )
-    query = {"Action": "getSigninToken"}
+    form = {"Action": "getSigninToken"}
     if session_duration is not None:
-        query["SessionDuration"] = str(session_duration)
-    query["Session"] = session
-    return urlencode(query)
+        form["SessionDuration"] = str(session_duration)
+    form["Session"] = session
+    return form
+
+
+def posts_signin_token(federation_url: str) -> bool:
+    host = (urlsplit(federation_url).hostname or "").lower()
+    return not host.endswith(GET_ONLY_HOST_SUFFIXES)
+
+
+def _with_query(url: str, query: dict[str, str]) -> str:
+    return f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(query)}"
 
 
 def get_signin_token(
@@ -71,13 +92,17 @@ def get_signin_token(
             "assume a role first, or use `fedmock credentials`' cached session",
             status=400,
         )
+    form = signin_token_form(credentials, session_duration)
     try:
-        answer = requests.get(
-            f"{federation_url}?{signin_token_query(credentials, session_duration)}",
-            timeout=TIMEOUT,
-            allow_redirects=False,
-        )
-    except requests.RequestException as error:
+        if posts_signin_token(federation_url):
+            answer = requests.post(
+                federation_url, data=form, timeout=TIMEOUT, allow_redirects=False
+            )
+        else:
+            answer = requests.get(
+                _with_query(federation_url, form), timeout=TIMEOUT, allow_redirects=False
+            )
+    except (requests.RequestException, ValueError) as error:
         # Not str(error): urllib3 repeats the URL, and with it the secret key.
         raise SigninError(
             "Federation endpoint unreachable",
@@ -112,4 +137,4 @@ def login_url(federation_url: str, token: str, *, issuer: str, destination: str)
         query["Issuer"] = issuer
     query["Destination"] = destination
     query["SigninToken"] = token
-    return f"{federation_url}?{urlencode(query)}"
+    return _with_query(federation_url, query)

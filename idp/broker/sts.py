@@ -16,6 +16,7 @@ refusals below name only the STS's code and message.
 import datetime
 from dataclasses import dataclass
 
+from . import Refusal
 from .signin import Credentials
 
 LOCAL_ACCESS_KEY_ID = "111122223333"  # any long-term key is an account's root locally
@@ -24,10 +25,8 @@ DURATION = 3600
 REGION = "us-east-1"
 
 
-class BrokerError(Exception):
-    def __init__(self, title: str, detail: str, hint: str, status: int = 502):
-        super().__init__(f"{title}: {detail}")
-        self.title, self.detail, self.hint, self.status = title, detail, hint, status
+class BrokerError(Refusal):
+    pass
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from django.views.decorators.http import require_POST
 from idp import audit
 from idp.conf import idp_settings
 from idp.models import AuditEvent
+from idp.sts import federation
 
-from . import roles, signin, sts
+from . import Refusal, roles, signin, sts
 
 
 def sts_endpoint() -> tuple[str | None, bool]:
@@ -47,14 +48,16 @@ def _page(request: HttpRequest, error, username: str, role_arn: str) -> HttpResp
 
 
 def _audit(username: str, role_arn: str, outcome: str, detail: str) -> None:
+    # The role is the form's, whatever a user typed: escaped, since PostgreSQL refuses a
+    # NUL in the audit's text, and one refused row would hold back the whole batch.
     audit.record(
         flow="broker",
         username=username[:150],
         sp_entity_id="broker:AssumeRole",
         request_id="",
-        roles=[role_arn[:2048]] if role_arn else [],
+        roles=[federation.escaped(role_arn[:2048])] if role_arn else [],
         outcome=outcome,
-        detail=detail,
+        detail=federation.escaped(detail),
     )
 
 
@@ -106,7 +109,7 @@ def console(request: HttpRequest) -> HttpResponse:
         brokered, _ = _assume(request)
         url = federation_url()
         token = signin.get_signin_token(url, brokered.credentials)
-    except (sts.BrokerError, signin.SigninError) as error:
+    except Refusal as error:
         return _page(request, error, request.user.get_username(), request.POST.get("role", ""))
     response = redirect(
         signin.login_url(

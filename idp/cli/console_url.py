@@ -9,13 +9,14 @@ from fedmock's local STS. The URL signs in once, within 15 minutes.
 """
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from idp.broker import signin
 
 from .errors import CliError
 
 
-def add_parser(commands, add_idp_and_user, add_role) -> None:
+def add_parser(commands, add_role) -> None:
     parser = commands.add_parser(
         "console-url",
         help="print an AWS console sign-in URL for temporary credentials",
@@ -65,8 +66,13 @@ def add_parser(commands, add_idp_and_user, add_role) -> None:
 
 
 def _url(option: str, value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise CliError("usage", f"{option} {value!r} is not an http(s) URL", "", 2)
+    try:
+        parts = urlsplit(value)
+        well_formed = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. "http://[::1": an unclosed IPv6 bracket
+        well_formed = False
+    if not well_formed or not value.isprintable():
+        raise CliError("usage", f"{option} {value[:200]!r} is not an http(s) URL", "", 2)
     return value
 
 
@@ -129,6 +135,26 @@ def command(args, environ, stdin, stdout, now: datetime) -> int:
                 "a role is named without --user",
                 "pass --user too (the role session of a fedmock user), or leave the role "
                 "out to use the credentials boto3 finds",
+                2,
+            )
+        # Options of the --user path would otherwise be ignored without a word.
+        user_only = [
+            option
+            for option, given in (
+                ("--sts-endpoint", args.sts_endpoint),
+                ("--region", args.region),
+                ("--duration", args.duration is not None),
+                ("--password-stdin", args.password_stdin),
+                ("--no-cache", args.no_cache),
+            )
+            if given
+        ]
+        if user_only:
+            raise CliError(
+                "usage",
+                f"{', '.join(user_only)} only work with --user",
+                "pass --user (a fedmock user's role session), or leave them out to use the "
+                "credentials boto3 finds",
                 2,
             )
         issuer = args.issuer or (args.idp or environ.get("FEDMOCK_IDP", "")).rstrip("/")

@@ -102,7 +102,7 @@ def build_parser() -> Parser:
         metavar="PATH",
         help="the fedmock executable the profile runs (default: this one's absolute path)",
     )
-    console_url.add_parser(commands, _add_idp_and_user, _add_role)
+    console_url.add_parser(commands, _add_role)
     return parser
 
 

@@ -17,23 +17,31 @@ AWS answers a refused request with HTTP 400 and an HTML page that says little; t
 local endpoint answers 400 too, with fedmock's page (what, why, how to fix it) and the
 same words in the X-Fedmock-Explanation header for scripts.
 
-Both actions are GET, as AWS's documentation sends them; there is no cookie-borne state
-to protect, so no CSRF token (as for the Query door at /aws/).
+Both actions are GET, as AWS's documentation sends them. getSigninToken is also answered to
+a form POST (Action, SessionDuration and Session in an application/x-www-form-urlencoded
+body), as AWS's endpoint answers it: AWS's own Toolkit for JetBrains posts it
+(AwsConsoleUrlFactory.kt). fedmock's broker and `fedmock console-url` post, so the secret
+key and session token stay out of access logs, which record a GET's query string. There
+is no cookie-borne state to protect, so no CSRF token (as for the Query door at /aws/).
 """
 
 import datetime
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
 
 from idp import audit, clock
+from idp.broker import Refusal
 from idp.models import AuditEvent
 
 from . import views
@@ -46,14 +54,13 @@ CONSOLE_MIN, CONSOLE_MAX = 900, 43200  # SessionDuration, as AWS documents it
 CONSOLE_DEFAULT = 3600
 SESSION_MAX_CHARS = 16 * 1024  # a session token is about 1 KiB; the JSON is refused above this
 FIELDS = ("sessionId", "sessionKey", "sessionToken")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class FederationError(Exception):
+class FederationError(Refusal):
     """A refused request: rendered by error.html (title, detail, hint), status 400."""
 
-    def __init__(self, title: str, detail: str, hint: str, status: int = 400):
-        super().__init__(f"{title}: {detail}")
-        self.title, self.detail, self.hint, self.status = title, detail, hint, status
+    default_status = 400
 
 
 # --- pure checks ----------------------------------------------------------------------
@@ -89,13 +96,20 @@ def parse_session(text: str | None) -> SessionCredentials:
         ) from None
     if not isinstance(session, dict):
         raise FederationError("Malformed session", "the Session parameter is not an object", hint)
+    # Keys, secrets and tokens are printable ASCII; a JSON "\u0000" would otherwise reach
+    # the database, and PostgreSQL refuses a NUL in a query.
     missing = [
-        name for name in FIELDS if not isinstance(session.get(name), str) or not session[name]
+        name
+        for name in FIELDS
+        if not isinstance(session.get(name), str)
+        or not session[name]
+        or not session[name].isprintable()
     ]
     if missing:
         raise FederationError(
             "Malformed session",
-            f"the Session object lacks {', '.join(missing)} (each a non-empty string)",
+            f"the Session object lacks {', '.join(missing)} (each a non-empty string of "
+            "printable characters)",
             hint,
         )
     unknown = sorted(set(session) - set(FIELDS))
@@ -198,11 +212,16 @@ def check_login_url(name: str, value: str | None, required: bool) -> str:
 # --- the door -------------------------------------------------------------------------
 
 
+def escaped(text: str) -> str:
+    """Control characters as \\xNN: PostgreSQL refuses a NUL in the audit's text."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match[0]):02x}", text)
+
+
 def _refusal(request: HttpRequest, error: FederationError, action: str) -> HttpResponse:
     audit.record(
         flow="federation",
         username="",
-        sp_entity_id=f"federation:{action or '(no action)'}"[:1024],
+        sp_entity_id=f"federation:{escaped(action[:100]) or '(no action)'}"[:1024],
         request_id="",
         roles=[],
         outcome=AuditEvent.Outcome.REFUSED,
@@ -216,19 +235,46 @@ def _refusal(request: HttpRequest, error: FederationError, action: str) -> HttpR
     return response
 
 
-@require_GET
+def _parameters(request: HttpRequest):
+    """A GET's query, or a POST's form body (a POST's query string is not read)."""
+    if request.method != "POST":
+        return request.GET
+    try:
+        return request.POST
+    except (RequestDataTooBig, SuspiciousOperation) as error:
+        raise FederationError(
+            "Request too large",
+            f"Django refused the form body ({type(error).__name__})",
+            "send Action, SessionDuration and Session only, form-encoded",
+            status=413 if isinstance(error, RequestDataTooBig) else 400,
+        ) from None
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
 def endpoint(request: HttpRequest) -> HttpResponse:
     action = request.GET.get("Action", "")
     try:
+        parameters = _parameters(request)
+        action = parameters.get("Action", "")
         if "\x00" in request.META.get("QUERY_STRING", "") or any(
-            "\x00" in value for value in request.GET.values()
+            "\x00" in name or "\x00" in value
+            for name, values in parameters.lists()
+            for value in values
         ):
             raise FederationError(
                 "Malformed request", "a parameter holds a NUL character", "remove it"
             )
         if action == "getSigninToken":
-            return _get_signin_token(request)
+            return _get_signin_token(parameters)
         if action == "login":
+            if request.method == "POST":
+                raise FederationError(
+                    "login is a GET",
+                    "Action=login came as a POST; the browser opens the login URL",
+                    "send the browser to the federation URL with Action=login, Issuer, "
+                    "Destination and SigninToken in the query",
+                )
             return _login(request)
         raise FederationError(
             "Unknown action",
@@ -242,13 +288,13 @@ def endpoint(request: HttpRequest) -> HttpResponse:
         return _refusal(request, error, action)
 
 
-def _get_signin_token(request: HttpRequest) -> HttpResponse:
-    sent = parse_session(request.GET.get("Session"))
+def _get_signin_token(parameters) -> HttpResponse:
+    sent = parse_session(parameters.get("Session"))
     now = clock.now()
     issued = check_credential(
         IssuedCredential.objects.filter(access_key_id=sent.access_key_id).first(), sent, now
     )
-    requested = parse_session_duration(request.GET.get("SessionDuration"), issued.action)
+    requested = parse_session_duration(parameters.get("SessionDuration"), issued.action)
     token = secrets.token_urlsafe(48)
     SigninToken.objects.create(
         digest=digest(token),
