@@ -30,8 +30,16 @@ class _Buffer:
 _buffer = _Buffer()
 
 
+def _storable(value):
+    # PostgreSQL refuses a NUL in a text column, and a web-identity token's JSON may spell
+    # one (\u0000 in its sub or iss, from an unauthenticated caller): one such event would
+    # fail its request, or under gunicorn fail every batched write after it.
+    return value.replace("\x00", "\\x00") if isinstance(value, str) else value
+
+
 def record(**fields) -> None:
     # The IdP's clock, as the response's IssueInstant: an offset moves both alike.
+    fields = {name: _storable(value) for name, value in fields.items()}
     event = AuditEvent(created_at=clock.now(), **fields)
     if not _buffer.batching:
         event.save()

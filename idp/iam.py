@@ -1,5 +1,6 @@
 """Push the IdP metadata to an IAM SAML provider with boto3: create it, or update it."""
 
+import contextlib
 from dataclasses import dataclass
 
 import boto3
@@ -48,35 +49,26 @@ def cli_commands(name: str, metadata_path: str, account_id: str = "<ACCOUNT_ID>"
     ]
 
 
-def sync_provider(
-    name: str,
-    metadata: str,
-    *,
-    account_id: str = "",
-    region: str = "",
-    endpoint_url: str = "",
-    profile: str = "",
-) -> SyncResult:
+def iam_client(*, account_id: str, region: str, endpoint_url: str, profile: str):
+    """boto3's IAM client from the standard credential chain, and the account it acts in
+    (STS's GetCallerIdentity when none is given). Call it inside aws_errors()."""
+    session = boto3.Session(profile_name=profile or None, region_name=region or "us-east-1")
+    iam = session.client("iam", endpoint_url=endpoint_url or None)
+    if not account_id:
+        sts = session.client("sts", endpoint_url=endpoint_url or None)
+        account_id = sts.get_caller_identity()["Account"]
+    return iam, account_id
+
+
+@contextlib.contextmanager
+def aws_errors(hints: dict[str, str]):
+    """botocore's errors as one SyncError line each, with the hint for an AWS error code."""
     try:
-        session = boto3.Session(profile_name=profile or None, region_name=region or "us-east-1")
-        iam = session.client("iam", endpoint_url=endpoint_url or None)
-        if not account_id:
-            sts = session.client("sts", endpoint_url=endpoint_url or None)
-            account_id = sts.get_caller_identity()["Account"]
-        arn = provider_arn(account_id, name)
-        try:
-            iam.get_saml_provider(SAMLProviderArn=arn)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "NoSuchEntity":
-                raise
-            created = iam.create_saml_provider(SAMLMetadataDocument=metadata, Name=name)
-            return SyncResult("created", created["SAMLProviderArn"])
-        updated = iam.update_saml_provider(SAMLMetadataDocument=metadata, SAMLProviderArn=arn)
-        return SyncResult("updated", updated["SAMLProviderArn"])
+        yield
     except ClientError as error:
         code = error.response["Error"]["Code"]
         message = error.response["Error"].get("Message", "")
-        hint = AWS_ERROR_HINTS.get(code, "see the AWS error above")
+        hint = hints.get(code, "see the AWS error above")
         raise SyncError(f"AWS refused ({code}): {message} — {hint}.") from error
     except (NoCredentialsError, PartialCredentialsError) as error:
         raise SyncError(
@@ -91,3 +83,28 @@ def sync_provider(
         raise SyncError(
             f"Could not reach AWS: {error}. Check --endpoint-url and the network."
         ) from error
+
+
+def sync_provider(
+    name: str,
+    metadata: str,
+    *,
+    account_id: str = "",
+    region: str = "",
+    endpoint_url: str = "",
+    profile: str = "",
+) -> SyncResult:
+    with aws_errors(AWS_ERROR_HINTS):
+        iam, account_id = iam_client(
+            account_id=account_id, region=region, endpoint_url=endpoint_url, profile=profile
+        )
+        arn = provider_arn(account_id, name)
+        try:
+            iam.get_saml_provider(SAMLProviderArn=arn)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "NoSuchEntity":
+                raise
+            created = iam.create_saml_provider(SAMLMetadataDocument=metadata, Name=name)
+            return SyncResult("created", created["SAMLProviderArn"])
+        updated = iam.update_saml_provider(SAMLMetadataDocument=metadata, SAMLProviderArn=arn)
+        return SyncResult("updated", updated["SAMLProviderArn"])

@@ -127,6 +127,14 @@ def is_signer_expression():
 # What a key does, by use: the admin's list and the API name it so.
 SIGNS = {Use.SAML: "signs assertions", Use.JWT: "signs tokens"}
 PUBLISHED_IN = {Use.SAML: "the SAML metadata", Use.JWT: "/oidc/jwks"}
+# What a use's last active key going away would stop. Each use has its own rollover, so
+# the SAML key's going stops SAML sign-ons only, and the JWT key's every token.
+WITHOUT_A_KEY = {
+    Use.SAML: "stop every SAML sign-on (OIDC sign-ons go on with the JWT key)",
+    Use.JWT: "stop fedmock signing tokens (ID and access tokens, minted web-identity tokens), "
+    "and leave /oidc/jwks empty, so verifiers such as the STS refuse the tokens already "
+    "issued",
+}
 
 
 def role(key: SigningKey, signs: bool | None = None) -> str:
@@ -278,15 +286,16 @@ def retire(
         )
         if key is None:
             raise KeyLifecycleError(
-                "There is no old key to retire: the only active key signs. Stage and activate a "
-                "new key first."
+                f"There is no old key to retire: the only active key for {use} signs. Stage "
+                f"and activate a new key first (`rotate_key stage{_use_flag(use)}`)."
             )
     if key.pk == getattr(signer, "pk", None):
         others = SigningKey.objects.filter(state=State.ACTIVE, use=use).exclude(pk=key.pk)
         if not others.exists():
             raise KeyLifecycleError(
-                f"Key {key.fingerprint} is the only active key; retiring it would stop all "
-                "sign-ons. Stage and activate a new key first."
+                f"Key {key.fingerprint} is the only active key for {use}; retiring it would "
+                f"{WITHOUT_A_KEY[use]}. Stage and activate a new key first "
+                f"(`rotate_key stage{_use_flag(use)}`)."
             )
         raise KeyLifecycleError(
             f"Key {key.fingerprint} signs. Retire the old key instead, or stage and activate "

@@ -26,6 +26,10 @@ from joserfc.jwk import RSAKey
 ALGORITHM = "RS256"
 AWS_AUDIENCE = "sts.amazonaws.com"
 MAX_LIFETIME = 86400  # STS refuses nothing shorter; longer than a day is a mistake here
+# The issue times mint() takes (see there): exp, even moved back by the expired fault or
+# forward by MAX_LIFETIME, is then a positive NumericDate that datetime can hold.
+EARLIEST = datetime.datetime(1970, 1, 2, tzinfo=datetime.UTC)
+LATEST = datetime.datetime(9999, 12, 30, tzinfo=datetime.UTC)
 
 
 class TokenError(ValueError):
@@ -364,6 +368,21 @@ def mint(
         )
     if now.tzinfo is None:
         raise TokenError("Bad time", f"{now.isoformat()} has no time zone.", "End it with Z.")
+    if not EARLIEST <= now <= LATEST:
+        # Python's datetime ends in 9999 and a NumericDate before 1970 is negative: the
+        # token's exp (and expires_at) must stay inside both.
+        raise TokenError(
+            "Bad time",
+            f"{now.isoformat()} is not between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}.",
+            "Give --now as a time in that range, say 2026-01-01T12:00:00Z.",
+        )
+    jti = claims.get("jti")
+    if jti is not None and not isinstance(jti, str):
+        raise TokenError(
+            "Bad claim",
+            f"jti is {jti!r}; RFC 7519 §4.1.7 makes it a string.",
+            "Give --claim jti=VALUE, or leave it out for a fresh UUID.",
+        )
     if not claims.get("sub"):
         raise TokenError(
             "No subject", "A web-identity token needs a sub.", "Give --sub or a preset."

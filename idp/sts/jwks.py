@@ -12,6 +12,12 @@ every REFETCH_INTERVAL = 30 seconds, so a flood of tokens with made-up kids cann
 every call into a fetch. A key the issuer stops publishing (retired) is therefore still
 accepted until the cached set expires: up to TTL seconds.
 
+fedmock's own issuer ({IDP_BASE_URL}/oidc, the demo's provider) is read in process: the
+same key set /oidc/jwks serves (idp.oidc.jwks.public_set), cached the same way. Fetching
+it over HTTP would make a gunicorn sync worker wait on a request that only another free
+worker can answer: with one worker (`make run` on a 1-core machine) every call timed out,
+and with two, two concurrent calls did. Every other issuer is fetched as AWS does.
+
 Thumbprints: IAM keeps an OIDC provider's certificate thumbprints, and AWS once pinned
 the issuer's TLS certificate with them. The local STS does not check them: IAM no longer
 uses them for issuers whose certificate a trusted CA signs, and here the JWKS is fetched
@@ -83,8 +89,23 @@ def _kids(jwks: dict) -> set[str]:
     return {key["kid"] for key in keys if isinstance(key, dict) and isinstance(key.get("kid"), str)}
 
 
+def own_key_set(url: str) -> dict | None:
+    """fedmock's own JWKS when `url` is its issuer or its jwks_uri, read in process (see
+    the module's note on sync workers); None for any other URL."""
+    from idp.oidc import jwks as oidc_jwks
+
+    issuer = oidc_jwks.issuer()
+    if url.rstrip("/") not in (issuer, issuer + "/jwks"):
+        return None
+    return oidc_jwks.public_set()
+
+
 def fetch(issuer: str) -> dict:
-    """The issuer's JWKS over HTTP: discovery, then `jwks_uri`."""
+    """The issuer's JWKS: fedmock's own in process, any other over HTTP (discovery, then
+    `jwks_uri`)."""
+    own = own_key_set(issuer)
+    if own is not None:
+        return own
     discovery = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration")
     jwks_uri = discovery.get("jwks_uri")
     if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):

@@ -31,9 +31,11 @@ from .web_identity_context import (
 # botocore's STS model: WebIdentityToken is 4 to 20000 characters. Checked before any
 # parsing, so a huge token costs nothing.
 TOKEN_MIN, TOKEN_MAX = 4, 20_000
-# Asymmetric algorithms only: `none` would need no key, and an HS* token would be
-# "signed" with a public key the attacker knows (the classic JWT algorithm confusion).
-ALGORITHMS = ("RS256", "ES256")
+# AWS's list (AssumeRoleWithWebIdentity, WebIdentityToken: "Tokens must be signed using
+# either RSA keys (RS256, RS384, or RS512) or ECDSA keys (ES256, ES384, or ES512)").
+# Asymmetric only: `none` would need no key, and an HS* token would be "signed" with a
+# public key the attacker knows (the classic JWT algorithm confusion); PS* AWS refuses.
+ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 DEFAULT_DURATION = 3600
 DURATION_MIN = 900
 

@@ -23,13 +23,13 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from idp.sts import assertion, policy
+from idp.sts import assertion, policy, web_identity
+from idp.sts import jwks as sts_jwks
 from idp.sts.errors import StsError
 from idp.sts.web_identity_context import web_identity_context
 
 from .check_saml_response import read_input
 
-ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"]
 # A JWKS URL is fetched as the local STS fetches an issuer's (idp/sts/jwks.py): bounded,
 # since it is whatever URL the operator pasted.
 JWKS_TIMEOUT = 5.0
@@ -162,6 +162,9 @@ def jwks_from_json(data: bytes | str, source: str) -> KeySet:
 
 
 def jwks_from_url(url: str) -> KeySet:
+    own = sts_jwks.own_key_set(url)
+    if own is not None:  # fedmock's own /oidc/jwks: the admin page must not wait on itself
+        return jwks_from_json(json.dumps(own), f"The JWKS at {url}")
     try:
         with requests.get(url, timeout=JWKS_TIMEOUT, stream=True, allow_redirects=False) as answer:
             if answer.status_code != 200:
@@ -190,11 +193,21 @@ def explain_token(
     token = token.strip()
     notes = []
     try:
+        compact = jws.extract_compact(token.encode("ascii"))
+        # The STS's algorithms, checked with or without a JWKS: a token STS refuses
+        # unread (alg none, HS256, PS256) is never explained as allowed.
+        algorithm = compact.protected.get("alg")
+        if algorithm not in web_identity.ALGORITHMS:
+            raise Unexplainable(
+                "STS would refuse the token: "
+                f"{web_identity.BAD_ALGORITHM.code}: {web_identity.BAD_ALGORITHM.text} "
+                f"(header alg {algorithm!r}; AWS takes {', '.join(web_identity.ALGORITHMS)})."
+            )
         if jwks is not None:
-            claims = jwt.decode(token, jwks, algorithms=ALGORITHMS).claims
+            claims = jwt.decode(token, jwks, algorithms=list(web_identity.ALGORITHMS)).claims
             notes.append(f"signature verified against {jwks_source or 'the JWKS'}")
         else:
-            claims = json.loads(jws.extract_compact(token.encode("ascii")).payload)
+            claims = json.loads(compact.payload)
             notes.append("signature not checked (no JWKS)")
     except (JoseError, ValueError, UnicodeError, TypeError) as error:
         raise Unexplainable(f"The token is not a valid JWT: {error}") from error

@@ -37,7 +37,10 @@ JWT_NEXT_STEPS = {
 
 
 class Command(BaseCommand):
-    help = "Rotate the signing key: status, stage (publish a next key), activate, retire."
+    help = (
+        "Roll a signing key over (--use saml, the default, or jwt): status, stage (publish a "
+        "next key), activate, retire."
+    )
     sleep = staticmethod(time.sleep)  # tests replace it, so that they never sleep
 
     def add_arguments(self, parser):
@@ -54,16 +57,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--use",
             choices=SigningKey.Use.values,
-            default=SigningKey.Use.SAML,
-            help="which keys: saml (metadata; default) or jwt (the OIDC JWKS)",
+            help="which keys: saml (metadata; the steps' default) or jwt (the OIDC JWKS); "
+            "status without it lists both",
         )
         add_sync_option(parser)
         add_iam_options(parser)
 
     def handle(self, *args, step, fingerprint, days, no_wait, sync_iam, use, **options):
         if step == "status":
-            self._status()
+            self._status(use)
             return
+        use = use or SigningKey.Use.SAML
         if use == SigningKey.Use.JWT and sync_iam:
             raise CommandError(
                 "--sync-iam pushes SAML metadata; JWT keys reach IAM through /oidc/jwks by "
@@ -108,18 +112,18 @@ class Command(BaseCommand):
         except keys.KeyLifecycleError as error:
             raise CommandError(str(error)) from error
 
-    def _status(self) -> None:
-        signers = {use: keys.signing_row(use) for use in SigningKey.Use.values}
+    def _status(self, use: str | None) -> None:
+        rows = SigningKey.objects.annotate(is_signer=keys.is_signer_expression())
+        if use:
+            rows = rows.filter(use=use)
         now = timezone.now()
-        for key in SigningKey.objects.order_by("use", "created_at"):
-            signer = signers[key.use]
-            role = (
-                "signs"
-                if signer and key.pk == signer.pk
-                else ("published" if key.state != SigningKey.State.RETIRED else "-")
-            )
+        for key in rows.order_by("use", "created_at"):
+            # The role says what the key does for its use, as the admin and the API say it:
+            # "signs tokens", "published in /oidc/jwks", not a bare "signs" or "published"
+            # (the state column already says "retired").
+            role = keys.role(key, key.is_signer).removeprefix("retired: ")
             self.stdout.write(
-                f"{key.use:4}  {key.fingerprint[:16]}  {key.state:8} {role:9} "
+                f"{key.use:4}  {key.fingerprint[:16]}  {key.state:8} "
                 f"valid until {key.not_valid_after:%Y-%m-%d} "
-                f"({(key.not_valid_after - now).days} days left)"
+                f"({(key.not_valid_after - now).days} days left)  {role}"
             )

@@ -21,18 +21,10 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import boto3
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
-)
+from botocore.exceptions import ClientError
 from django.core.management.base import BaseCommand, CommandError
 
-from idp.iam import SyncError
+from idp.iam import SyncError, aws_errors, iam_client
 from idp.management.commands._iam_options import add_iam_options
 from idp.oidc import jwks
 
@@ -139,12 +131,10 @@ def sync(
     endpoint_url: str = "",
     profile: str = "",
 ) -> SyncResult:
-    try:
-        session = boto3.Session(profile_name=profile or None, region_name=region or "us-east-1")
-        iam = session.client("iam", endpoint_url=endpoint_url or None)
-        if not account_id:
-            sts = session.client("sts", endpoint_url=endpoint_url or None)
-            account_id = sts.get_caller_identity()["Account"]
+    with aws_errors(AWS_ERROR_HINTS):
+        iam, account_id = iam_client(
+            account_id=account_id, region=region, endpoint_url=endpoint_url, profile=profile
+        )
         arn = provider_arn(account_id, issuer)
         try:
             current = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
@@ -169,24 +159,6 @@ def sync(
                 OpenIDConnectProviderArn=arn, ThumbprintList=thumbprints
             )
         return SyncResult(arn, False, added, replace)
-    except ClientError as error:
-        code = error.response["Error"]["Code"]
-        message = error.response["Error"].get("Message", "")
-        hint = AWS_ERROR_HINTS.get(code, "see the AWS error above")
-        raise SyncError(f"AWS refused ({code}): {message} — {hint}.") from error
-    except (NoCredentialsError, PartialCredentialsError) as error:
-        raise SyncError(
-            f"No AWS credentials ({error}): set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
-            "pass --profile."
-        ) from error
-    except ProfileNotFound as error:
-        raise SyncError(f"{error}: name a profile from ~/.aws/config.") from error
-    except NoRegionError as error:
-        raise SyncError(f"{error}: pass --region.") from error
-    except (BotoCoreError, ValueError) as error:  # botocore: ValueError("Invalid endpoint")
-        raise SyncError(
-            f"Could not reach AWS: {error}. Check --endpoint-url and the network."
-        ) from error
 
 
 class Command(BaseCommand):
