@@ -276,7 +276,9 @@ def test_retiring_the_only_jwt_key_says_what_stops(jwt_key):
     assert "all sign-ons" not in message and "rotate_key stage --use jwt" in message
     with pytest.raises(keys.KeyLifecycleError, match="every SAML sign-on"):
         keys.retire(keys.signing_row().fingerprint)
-    with pytest.raises(keys.KeyLifecycleError, match=r"only active key for jwt signs.*stage --use jwt"):
+    with pytest.raises(
+        keys.KeyLifecycleError, match=r"only active key for jwt signs.*stage --use jwt"
+    ):
         keys.retire(use=JWT)
 
 
