@@ -240,9 +240,17 @@ def test_the_signature_with_a_jwks_url(client, idp_url):
 
 
 @pytest.fixture
-def saml_response(demo):
-    now = clock.now().replace(microsecond=0)
-    return sso.mint("alice", aws.AUDIENCE, role_arn=ADMIN, now=now).saml_response
+def frozen_clock(monkeypatch):
+    """The command and the page each read the clock for aws:CurrentTime: a second's tick
+    between them made the two answers differ (a test racing the clock)."""
+    moment = clock.system_now().replace(microsecond=0)
+    monkeypatch.setattr(clock, "system_now", lambda: moment)
+    return moment
+
+
+@pytest.fixture
+def saml_response(demo, frozen_clock):
+    return sso.mint("alice", aws.AUDIENCE, role_arn=ADMIN, now=clock.now()).saml_response
 
 
 SAML_CASES = [
