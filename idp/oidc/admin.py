@@ -36,7 +36,7 @@ class ClientForm(forms.ModelForm):
 
     class Meta:
         model = Client
-        fields = [  # the admin's get_fields() picks which of them a page shows
+        fields = [  # what the admin edits; its get_fields() adds the read-only ones
             "name",
             "client_id",
             "client_type",
@@ -95,20 +95,7 @@ class ClientAdmin(admin.ModelAdmin):
     list_display = ("name", "client_id", "client_type", "grant_types", "allowed_scopes")
     search_fields = ("name", "client_id")
     raw_id_fields = ("user",)
-    fields = (
-        "name",
-        "client_id",
-        "client_type",
-        "grant_types",
-        "allowed_scopes",
-        "redirect_uris",
-        "skip_authorization",
-        "post_logout_redirect_uris",
-        "allowed_origins",
-        "user",
-        *MANAGED,
-        *DOT_ONLY,
-    )
+    fields = (*ClientForm.Meta.fields, *MANAGED, *DOT_ONLY)
 
     def get_fields(self, request, obj=None):
         if obj is None:  # the secret is generated, the rest is fixed for a new client

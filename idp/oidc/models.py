@@ -77,9 +77,10 @@ class Client(AbstractApplication):
         return any(grant in self.grant_types for grant in grant_types)
 
     def _sync_dot_grant(self) -> None:
-        # DOT's single grant field, derived: DOT's own checks (clean) read it.
+        # DOT's single grant field, derived: DOT's own checks (clean) read it. The code grant
+        # first whatever the list's order, so that DOT's check for redirect URIs applies.
         grants = self.grant_types if isinstance(self.grant_types, list) else []
-        known = [grant for grant in grants if grant in dict(GRANT_TYPES)]
+        known = [grant for grant, _ in GRANT_TYPES if grant in grants]
         self.authorization_grant_type = (known or default_grants())[0]
 
     def clean_fields(self, exclude=None) -> None:
@@ -105,6 +106,15 @@ class Client(AbstractApplication):
                 raise ValidationError(problems) from None
         if self.algorithm != self.RS256_ALGORITHM:
             raise ValidationError({"algorithm": "fedmock signs ID tokens with RS256 only."})
+        grants = self.grant_types if isinstance(self.grant_types, list) else []
+        if self.client_type == self.CLIENT_PUBLIC and self.GRANT_CLIENT_CREDENTIALS in grants:
+            raise ValidationError(
+                {
+                    "grant_types": "A public client has no secret, so it cannot use client "
+                    "credentials (RFC 6749 4.4): make the client confidential, or drop "
+                    "client-credentials."
+                }
+            )
 
     @property
     def jwk_key(self) -> JWK:

@@ -9,7 +9,9 @@ oauthlib error the RFC names, with an error_description written for the person r
 
 import base64
 import binascii
+import contextvars
 import datetime
+import re
 import uuid
 from urllib.parse import unquote_plus
 
@@ -32,11 +34,24 @@ GRANT_NAMES = {  # the token endpoint's grant_type -> the client's grant type (m
 }
 UNDECODABLE = "\x00undecodable"  # no client_id can hold a NUL
 SHOWN = 80  # characters of a caller's value quoted back in an error
+# RFC 7636 4.2: an S256 challenge is BASE64URL(SHA-256(verifier)) without padding, so
+# exactly 43 characters; anything else can never match a verifier.
+S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+CODE_RACED = (  # the grant went between two steps of one exchange: the other request won
+    "The code was used by another request just now: a code is good once. Start the sign-in "
+    "again for a new code."
+)
+NONCE_LIMIT = 255  # DOT's Grant.nonce column; PostgreSQL refuses a longer one with a 500
+
+# The Django user of the authorization request being handled (views.Authorize sets it):
+# oauthlib's request does not carry it, and prompt=none must know whether anyone is signed in.
+session_user: contextvars.ContextVar = contextvars.ContextVar("session_user", default=None)
 
 
 def shown(value) -> str:
-    """A caller's value, quoted and cut short, for an error description."""
-    text = str(value).replace("\x00", "\\x00")
+    """A caller's value, quoted and cut short, for an error description (repr escapes
+    NUL and the other control characters)."""
+    text = str(value)
     return repr(text[:SHOWN] + ("…" if len(text) > SHOWN else ""))
 
 
@@ -198,6 +213,15 @@ class Validator(OAuth2Validator):
                 "authorization_code (with PKCE), client_credentials or refresh_token.",
                 request=request,
             )
+        if grant_type == "client_credentials" and client.client_type != client.CLIENT_CONFIDENTIAL:
+            # RFC 6749 4.4: confidential clients only. A public client's client_id is no
+            # secret, and a secret left from when it was confidential proves nothing now.
+            raise errors.UnauthorizedClientError(
+                description=f"The client {shown(client.client_id)} is public: client "
+                "credentials are for confidential clients only. Make it confidential and use "
+                "its secret, or use the authorization-code flow.",
+                request=request,
+            )
         if super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs):
             return True
         raise errors.UnauthorizedClientError(
@@ -227,8 +251,10 @@ class Validator(OAuth2Validator):
         return [s for s in oauth2_settings.DEFAULT_SCOPES if s in request.client.allowed_scopes]
 
     def is_pkce_required(self, client_id, request) -> bool:
-        # oauthlib asks this at the authorization endpoint just before its own PKCE checks;
-        # answering here refuses a missing challenge or the plain method in words.
+        # oauthlib asks this at the authorization endpoint just before its own PKCE checks,
+        # once the redirect URI is trusted, both for the request and for the consent form's
+        # POST; answering here refuses a missing challenge or the plain method in words, and
+        # what the grant would store but cannot (DOT's columns: challenge 128, nonce 255).
         if request.response_type:
             if request.code_challenge is None:
                 raise errors.MissingCodeChallengeError(
@@ -244,7 +270,31 @@ class Validator(OAuth2Validator):
                     "challenge.",
                     request=request,
                 )
+            if not S256_CHALLENGE.fullmatch(request.code_challenge):
+                raise errors.InvalidRequestError(
+                    description=f"code_challenge {shown(request.code_challenge)} is not an "
+                    "S256 challenge: send BASE64URL(SHA-256(code_verifier)) without padding, "
+                    "43 characters of A-Z, a-z, 0-9, - and _.",
+                    request=request,
+                )
+            nonce = request.nonce or ""
+            if len(nonce) > NONCE_LIMIT or not nonce.isprintable():
+                raise errors.InvalidRequestError(
+                    description=f"nonce {shown(nonce)} is refused: send at most {NONCE_LIMIT} "
+                    "printable characters (a random string, e.g. 32 hex digits).",
+                    request=request,
+                )
         return True
+
+    def validate_silent_login(self, request) -> bool:
+        # prompt=none (OIDC Core 3.1.2.1): answer login_required rather than a login page.
+        user = session_user.get()
+        return user is not None and user.is_authenticated
+
+    def validate_silent_authorization(self, request) -> bool:
+        # REQUEST_APPROVAL_PROMPT is DOT's "force": only a client that skips the consent page
+        # can be answered without one; any other gets consent_required.
+        return bool(request.client.skip_authorization)
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
@@ -255,7 +305,13 @@ class Validator(OAuth2Validator):
                 request=request,
             )
         # oauthlib checks the verifier next, with no error_description; say it here.
-        grant = get_grant_model().objects.get(code=code, application=client)
+        grant = get_grant_model().objects.filter(code=code, application=client).first()
+        if grant is None:
+            raise errors.InvalidGrantError(
+                description=CODE_RACED,
+                request=request,
+            )
+        self._refuse_inactive(grant.user, request)
         if not request.code_verifier:
             raise errors.MissingCodeVerifierError(
                 description="Send the code_verifier whose S256 challenge went to /authorize.",
@@ -269,8 +325,47 @@ class Validator(OAuth2Validator):
             )
         return True
 
+    @staticmethod
+    def _refuse_inactive(user, request) -> None:
+        # As a SAML sign-on refuses an inactive user: deactivating someone stops new tokens,
+        # from a code issued before or from a refresh token.
+        if user is not None and not user.is_active:
+            raise errors.InvalidGrantError(
+                description=f"The user {shown(user.get_username())} is inactive and gets no "
+                "new tokens. Activate the user in the directory admin, then sign in again.",
+                request=request,
+            )
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        self._refuse_inactive(request.user, request)
+        return True
+
+    def validate_bearer_token(self, token, scopes, request) -> bool:
+        # userinfo: an access token issued before its user was deactivated answers no more.
+        if not super().validate_bearer_token(token, scopes, request):
+            return False
+        return request.user is None or request.user.is_active
+
+    def get_original_scopes(self, refresh_token, request, *args, **kwargs) -> list[str]:
+        # A refresh keeps the scopes the user allowed, less those the client may no longer
+        # ask for (oauthlib's refresh grant never calls validate_scopes).
+        original = super().get_original_scopes(refresh_token, request, *args, **kwargs)
+        if isinstance(original, str):
+            original = original.split()
+        return [scope for scope in original if scope in request.client.allowed_scopes]
+
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs):
-        if super().confirm_redirect_uri(client_id, code, redirect_uri, client, *args, **kwargs):
+        try:
+            confirmed = super().confirm_redirect_uri(
+                client_id, code, redirect_uri, client, *args, **kwargs
+            )
+        except get_grant_model().DoesNotExist:
+            raise errors.InvalidGrantError(
+                description=CODE_RACED,
+            ) from None
+        if confirmed:
             return True
         raise errors.MismatchingRedirectURIError(
             description=f"redirect_uri {shown(redirect_uri)} is not the one the code was issued "
@@ -290,6 +385,14 @@ class Validator(OAuth2Validator):
             )
         elif self._load_application(client_id, request) is None:
             problem = f"No OIDC client has the client_id {shown(client_id)}. Register it or fix it."
+        elif request.client.client_type != request.client.CLIENT_CONFIDENTIAL:
+            # Only client credentials ask a public client to authenticate (a code or refresh
+            # exchange takes its client_id alone).
+            problem = (
+                f"The client {shown(client_id)} is public: it has no secret, and client "
+                "credentials are for confidential clients only. Use the authorization-code "
+                "flow, or make the client confidential."
+            )
         elif not secret:
             problem = f"The client {shown(client_id)} is confidential: send its client_secret."
         else:

@@ -119,6 +119,14 @@ class Authorize(dot.AuthorizationView):
 
     template_name = "oauth2_provider/authorize.html"
 
+    def dispatch(self, request, *args, **kwargs):
+        # For prompt=none: the validator asks whether anyone is signed in (validator.py).
+        token = validator.session_user.set(request.user)
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            validator.session_user.reset(token)
+
     def handle_no_permission(self):
         # Check the request before the login page: a wrong client_id or redirect_uri is the
         # client's bug, and nobody should sign in only to learn of it.
@@ -178,6 +186,8 @@ DESCRIPTIONS = {
     "invalid_request": "The request lacks a parameter or repeats one; see the OAuth 2.0 spec.",
     "invalid_client": "Send client_id and client_secret (HTTP Basic or the form body).",
     "invalid_grant": "The code, refresh token or verifier is wrong; start the sign-in again.",
+    "invalid_scope": "A refresh may ask for the scopes the user allowed, or fewer; omit scope "
+    "to keep them all.",
 }
 
 

@@ -564,7 +564,7 @@ CLIENT_TAG = "oidc-clients"
     ),
     destroy=doc(
         CLIENT_TAG,
-        "Delete an OIDC client (its tokens go with it)",
+        "Delete an OIDC client (its tokens and its own JWT claim rules go with it)",
         None,
         404,
         status=204,
