@@ -7,7 +7,12 @@ bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count())
 accesslog = os.environ.get("ACCESS_LOG", "-")
 loglevel = "warning"
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+# Threads, because fedmock calls itself: the broker's AssumeRole goes to its own /aws/ and
+# getSigninToken to its own /aws/federation, and a worker of one thread waits for itself
+# (with one worker per core, a one-core machine could never broker). The code shared
+# between threads is already locked for the watcher thread (caches, keys, audit, IAM state).
+threads = int(os.environ.get("GUNICORN_THREADS") or 4)
 
 
 def post_worker_init(worker):
