@@ -82,3 +82,14 @@ def test_bad_registrations_are_refused_on_the_form(operator, fields, says):
     answer = operator.post(ADD, form(**fields))
     assert answer.status_code == 200 and says in answer.content.decode()
     assert not Client.objects.exists()
+
+
+def test_a_client_id_cannot_be_renamed_in_the_admin(operator):
+    operator.post(ADD, form())
+    made = Client.objects.get(client_id="grafana")
+    change = f"/admin/oidc/client/{made.pk}/change/"
+    assert 'name="client_id"' not in operator.get(change).content.decode()
+    answer = operator.post(change, form(client_id="renamed"))
+    assert answer.status_code == 302, answer.content[:2000]
+    assert Client.objects.filter(client_id="grafana").exists()
+    assert not Client.objects.filter(client_id="renamed").exists()

@@ -103,7 +103,9 @@ class ClientAdmin(admin.ModelAdmin):
         return list(self.fields)
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else [*MANAGED, *DOT_ONLY]
+        # A client ID is fixed once made, as the API has it: IAM OIDC providers and trust
+        # policies name it, and they would not follow a rename.
+        return [] if obj is None else ["client_id", *MANAGED, *DOT_ONLY]
 
     def save_model(self, request, obj, form, change):
         if not change:
