@@ -705,6 +705,7 @@ def mint(
     """
     fault = scenarios.parse(scenario) if scenario else None
     as_of = _aware(now)
+    _read_your_writes()
     if in_response_to is not None and not _REQUEST_ID.fullmatch(in_response_to):
         raise SamlError(
             "in_response_to is not a request ID",
@@ -788,8 +789,17 @@ def _security_findings(sp: ServiceProvider, acs_url: str) -> list[aws.Finding]:
     return [aws.warning("SEC", note) for note in notes]
 
 
+def _read_your_writes() -> None:
+    """A caller that has just changed the directory or the rules through another worker
+    (an API client, the admin) expects a mint or a preview to see it, so these check the
+    configuration generation now instead of within the watcher's half second. One query,
+    and never on the browser's sign-on path."""
+    cache.refresh()
+
+
 def preview(user, sp: ServiceProvider) -> Preview:
     """The IdP-initiated response for this user, built and signed, but neither sent nor logged."""
+    _read_your_writes()
     acs = authn_requests.default_endpoint(sp.entity_id, _endpoints(sp))
     evaluation = claims.evaluate_for(user, sp)
     release = Release(claims.name_id_for(user, sp), evaluation.attributes)

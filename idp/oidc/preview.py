@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from joserfc import jws
 from oauth2_provider.settings import oauth2_settings
 
-from idp import claims
+from idp import cache, claims
 
 from . import jwks, tokens
 from .validator import user_claims  # the token endpoint's own claims, so the preview agrees
@@ -38,6 +38,7 @@ class IdTokenPreview:
 
 def id_token_preview(user, client, now: datetime.datetime) -> IdTokenPreview:
     """Raises SamlError: 409 for a broken rule, 503 without an active JWT key."""
+    cache.refresh()  # read-your-writes, as sso.preview: a rule just saved by another worker
     scopes = tuple(client.allowed_scopes or ())
     # The rules first, so that a broken one is the engine's 409 rather than the token
     # endpoint's OAuth error; user_claims then reads them again from memory.
