@@ -941,7 +941,8 @@ def _implicit_deny(action: str, verdicts: list[tuple[Statement, _Verdict]]) -> l
         labels = ", ".join(f'"{s.sid}"' if s.sid else str(s.index) for s in other_actions)
         noun = "statement" if len(other_actions) == 1 else "statements"
         covered = sorted({a for s in other_actions for a in s.actions})
-        headline += f" ({noun} {labels} allow only {', '.join(covered)})"
+        verb = "allows" if len(other_actions) == 1 else "allow"
+        headline += f" ({noun} {labels} {verb} only {', '.join(covered)})"
     elif not allows:
         headline += " (the policy has no Allow statement)"
     # Deny statements that did not apply say nothing about why the request failed.

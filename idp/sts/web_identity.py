@@ -184,7 +184,9 @@ def validate(
         decoded = jwt.decode(token, keys, algorithms=[algorithm])
     except JoseError as error:
         raise BAD_SIGNATURE.error(
-            f"{algorithm} signature by key {kid!r} does not verify: {error}"
+            # joserfc's text is its error code alone ("bad_signature:"), so say it in words.
+            f"{algorithm} signature by key {kid!r} does not verify: the token was not signed "
+            f"by this key, or was changed after signing ({error.error or type(error).__name__})"
         ) from None
     claims = decoded.claims
     if decoded.header.get("alg") != algorithm:  # joserfc read the same header; be sure
