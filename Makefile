@@ -9,7 +9,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 IDP_BASE_URL ?= http://127.0.0.1:$(PORT)
-WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+# At least two: the broker calls fedmock's own /aws/ (gunicorn.conf.py).
+WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" -lt 2 ] && n=2; echo $$n)
 FEDMOCK_FIXTURES ?=
 export IDP_BASE_URL
 
