@@ -1,4 +1,4 @@
-"""gunicorn settings for `make run`: one worker per core (at least two), each watching the signing keys."""
+"""gunicorn settings for `make run`: a worker per core (at least two), each watching the keys."""
 
 import multiprocessing
 import os
