@@ -25,7 +25,7 @@ from .models import (
 )
 from .oidc.models import Client
 from .oidc.preview import id_token_preview
-from .presets import RULE_SETS, apply_rule_set
+from .presets import DEFAULT_RULE_SET, RULE_SETS, apply_rule_set
 from .registry import register_from_metadata
 from .saml import aws
 from .saml.errors import SamlError
@@ -265,6 +265,14 @@ class ServiceProviderAdmin(admin.ModelAdmin):
     ]
 
     @admin.display(description="fault profile", ordering="fault_scenario")
+    def save_related(self, request, form, formsets, change):
+        """An SP added by hand with no rules gets the generic ones (registry does the same),
+        so its first assertion has an AttributeStatement; AWS profiles have their own sets."""
+        super().save_related(request, form, formsets, change)
+        sp = form.instance
+        if not change and sp.profile == ServiceProvider.Profile.GENERIC and not sp.rules.exists():
+            apply_rule_set(sp, DEFAULT_RULE_SET)
+
     def fault_profile(self, sp: ServiceProvider) -> str:
         # Loud on purpose: every response to this SP is broken (docs/scenarios.md).
         return f"⚠ BROKEN: {sp.fault_scenario}" if sp.fault_scenario else "—"

@@ -116,6 +116,11 @@ def rules_for(sp: ServiceProvider) -> list[ClaimRule]:
     )
 
 
+def requested_rules(sp: ServiceProvider, build: Callable[[], list]) -> list:
+    """claims.requested_rules for the SP: its metadata is parsed once per change."""
+    return _memo("requested_rules", sp.pk, build)
+
+
 def rules_for_client(client) -> list[ClaimRule]:
     """The enabled global JWT rules and the OIDC client's own, in order."""
     return _memo(

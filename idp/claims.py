@@ -9,18 +9,24 @@ go through the same conditions, sources and templates.
 """
 
 import dataclasses
+import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+
 from users.models import DIRECTORY_FIELDS, DirectoryEntry, User
 
-from . import cache, rule_syntax
-from .models import ClaimRule, ServiceProvider
+from . import cache, identity, rule_syntax
+from .models import DIRECTORY_REFERENCE, ClaimRule, ServiceProvider
 from .oidc import claim_shapes
+from .presets import RULE_SETS
 from .saml import constants as c
+from .saml import metadata
 from .saml.errors import SamlError
 from .saml.release import Attribute, NameID, Release
 
@@ -32,6 +38,23 @@ if TYPE_CHECKING:
 
 class NameIDUnavailable(SamlError):
     """The NameID asked for cannot be produced for this user; SAML calls it InvalidNameIDPolicy."""
+
+
+def _unique_id(*parts: str) -> str:
+    """32 lower-case hex digits, stable while SECRET_KEY is (it is kept in .secret_key)."""
+    message = "\0".join(parts).encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def subject_id(username: str) -> str:
+    """SAML V2.0 subject-id: one opaque value per user, the same at every SP."""
+    return f"{_unique_id('subject-id', username)}@{identity.scope()}"
+
+
+def pairwise_id(username: str, target: "Target") -> str:
+    """SAML V2.0 pairwise-id: opaque, stable, and different at each SP (or OIDC client)."""
+    audience = target.entity_id if isinstance(target, ServiceProvider) else target.client_id
+    return f"{_unique_id('pairwise-id', audience, username)}@{identity.scope()}"
 
 
 class _TemplateValues(Mapping):
@@ -51,6 +74,12 @@ class _TemplateValues(Mapping):
             return [self.sp.client_id]
         if name in DIRECTORY_FIELDS or name == "groups" or name.startswith("attr."):
             return self.entry.lookup(name)
+        if name == "scope":
+            return [identity.scope()]
+        if name == "subject_id":
+            return [subject_id(self.entry.fields["username"])]
+        if name == "pairwise_id":
+            return [pairwise_id(self.entry.fields["username"], self.sp)]
         raise KeyError(name)
 
     def __iter__(self) -> Iterator[str]:
@@ -74,6 +103,21 @@ class RuleOutcome:
 class Evaluation:
     attributes: tuple[Attribute, ...]
     trace: tuple[RuleOutcome, ...]
+
+    @property
+    def released(self) -> tuple[tuple[Attribute, tuple[str, ...]], ...]:
+        """Each attribute with the rules (or metadata requests) whose values it carries."""
+        return tuple(
+            (
+                attribute,
+                tuple(
+                    str(outcome.rule)
+                    for outcome in self.trace
+                    if outcome.values and outcome.rule.attribute_name == attribute.name
+                ),
+            )
+            for attribute in self.attributes
+        )
 
 
 def _broken(rule: ClaimRule, sp: "Target", what: str) -> SamlError:
@@ -185,8 +229,76 @@ def name_id_for(user: User, sp: ServiceProvider, requested_format: str = "") -> 
     return NameID(cache.persistent_name_id(user, sp), name_format, sp_name_qualifier=sp.entity_id)
 
 
+REQUESTED = "requested in the SP's metadata"
+
+
+def _catalogue() -> dict[str, dict]:
+    """Rule specs by attribute name and by friendly (basic) name: what the directory can fill."""
+    specs: dict[str, dict] = {}
+    for set_name in ("saml-uri", "generic"):
+        for spec in RULE_SETS[set_name].rules:
+            specs.setdefault(spec["attribute_name"], spec)
+            specs.setdefault(spec["friendly_name"], spec)
+    specs["memberOf"] = specs["isMemberOf"]
+    specs["uid"] = {**specs["mail"], "source_attribute": "username"}
+    return specs
+
+
+CATALOGUE = _catalogue()
+
+
+def requested_rules(sp: ServiceProvider, rules: list[ClaimRule]) -> list[ClaimRule]:
+    """Unsaved rules for the metadata's RequestedAttributes that no rule of the SP names.
+
+    A request is filled from the saml-uri and generic rule sets (by its Name, then its
+    FriendlyName), else from the user attribute of that name; it keeps the SP's Name,
+    NameFormat and FriendlyName.
+    """
+    if not sp.metadata_xml:
+        return []
+    try:
+        requested = metadata.parse_sp_metadata(sp.metadata_xml.encode()).requested_attributes
+    except SamlError:
+        return []  # checked when imported; an edited copy that no longer parses asks nothing
+    named = {rule.attribute_name for rule in rules}
+    made = []
+    for position, request in enumerate(requested):
+        if request.name in named:
+            continue
+        spec = CATALOGUE.get(request.name) or CATALOGUE.get(request.friendly_name)
+        if spec is None:
+            if not DIRECTORY_REFERENCE.match(f"attr.{request.name}"):
+                continue
+            spec = {
+                "name_format": c.ATTRNAME_UNSPECIFIED,
+                "friendly_name": "",
+                "source": ClaimRule.Source.ATTRIBUTE,
+                "source_attribute": f"attr.{request.name}",
+            }
+        made.append(
+            ClaimRule(
+                service_provider_id=sp.pk,
+                order=1000 + position,
+                attribute_name=request.name,
+                name_format=request.name_format or spec["name_format"],
+                friendly_name=request.friendly_name or spec["friendly_name"],
+                description=REQUESTED + (" (isRequired)" if request.required else ""),
+                source=spec["source"],
+                source_attribute=spec.get("source_attribute", ""),
+                value=spec.get("value", ""),
+            )
+        )
+    return made
+
+
+def rules_with_requests(sp: ServiceProvider) -> list[ClaimRule]:
+    """The SP's rules, then those its metadata's RequestedAttributes add."""
+    rules = cache.rules_for(sp)
+    return rules + cache.requested_rules(sp, lambda: requested_rules(sp, rules))
+
+
 def evaluate_for(user: User, sp: ServiceProvider) -> Evaluation:
-    return evaluate(cache.rules_for(sp), cache.directory_entry(user), sp)
+    return evaluate(rules_with_requests(sp), cache.directory_entry(user), sp)
 
 
 def release(user: User, sp: ServiceProvider, requested_format: str = "") -> Release:

@@ -95,6 +95,12 @@ SETTINGS: dict[str, Setting] = {
     ),
     # Short, since keys rotate: an SP that caches the metadata longer misses the next key.
     "IDP_METADATA_CACHE_DURATION": Setting("PT1H", "the metadata's cacheDuration (xs:duration)"),
+    # Federation filters refuse a validUntil years out; the key's expiry still caps it.
+    "IDP_METADATA_VALID_DAYS": Setting(
+        7,
+        "days from now until the metadata's validUntil (capped by the keys' expiry)",
+        _positive_int,
+    ),
     "IDP_KEY_EXPIRY_WARNING_DAYS": Setting(
         30,
         "days before expiry at which `manage.py check` warns about the active key",

@@ -1,8 +1,11 @@
 """The IdP's own identity: its entity ID, its endpoints and its metadata document."""
 
+import datetime
+from urllib.parse import urlsplit
+
 from django.conf import settings
 
-from . import keys
+from . import clock, keys
 from .saml import metadata
 from .saml.errors import SamlError
 
@@ -21,7 +24,10 @@ def ecp_url() -> str:
 
 
 def metadata_xml(signed: bool = False) -> bytes:
-    """Every published key, valid until the first of them expires; signed if asked."""
+    """Every published key; signed if asked.
+
+    validUntil is `valid_until()`, or the first key's expiry if sooner.
+    """
     published = keys.published_keys()
     if not published:
         raise SamlError(
@@ -35,7 +41,30 @@ def metadata_xml(signed: bool = False) -> bytes:
         sso_url(),
         [key.cert_pem for key in published],
         ecp_url=ecp_url(),
-        valid_until=min(key.not_valid_after for key in published),
+        valid_until=min(valid_until(), *(key.not_valid_after for key in published)),
         cache_duration=settings.IDP_METADATA_CACHE_DURATION,
         signer=keys.active_key() if signed else None,
     )
+
+
+def valid_until() -> datetime.datetime:
+    """IDP_METADATA_VALID_DAYS from now, rounded up to the next midnight UTC.
+
+    The rounding keeps the document byte-identical through a day: IAM stores the
+    metadata it was given (the local STS compares its snapshot), and a signed copy
+    or an ETag would otherwise change every second.
+    """
+    later = clock.now().astimezone(datetime.UTC) + datetime.timedelta(
+        days=settings.IDP_METADATA_VALID_DAYS
+    )
+    midnight = later.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight if midnight == later else midnight + datetime.timedelta(days=1)
+
+
+def scope() -> str:
+    """The scope of scoped attributes (subject-id, pairwise-id, eduPersonPrincipalName).
+
+    The IdP's host name, lower-case: SAML V2.0 Subject Identifier Attributes require a
+    DNS-like scope, and the host is one the IdP can claim.
+    """
+    return (urlsplit(settings.IDP_BASE_URL).hostname or "localhost").lower()

@@ -302,6 +302,9 @@ def _errors(findings: list[aws.Finding]) -> str:
 
 
 DIRECTORY_REFERENCE = re.compile(r"^(username|email|first_name|last_name|groups|attr\.[\w.:-]+)$")
+# Template placeholders claims._TemplateValues fills besides the directory: the IdP's scope
+# and the SAML V2.0 Subject Identifiers (uniqueID@scope; pairwise-id differs per SP).
+SCOPED_IDENTIFIERS = ("scope", "subject_id", "pairwise_id")
 DIRECTORY_REFERENCE_HELP = "username, email, first_name, last_name, groups or attr.<attribute name>"
 # Django renders help_text as HTML, so each one that shows <…> is escaped.
 
@@ -515,7 +518,7 @@ class ClaimRule(models.Model):
                 errors["condition_pattern"] = f"Not a valid regex: {error}."
 
     def _clean_source(self, errors: dict[str, str]) -> None:
-        known = {"provider"}
+        known = {"provider", *SCOPED_IDENTIFIERS}
         if self.source == self.Source.ATTRIBUTE:
             if not DIRECTORY_REFERENCE.match(self.source_attribute):
                 errors["source_attribute"] = f"Use one of {DIRECTORY_REFERENCE_HELP}."
@@ -540,11 +543,11 @@ class ClaimRule(models.Model):
             if name not in known and not DIRECTORY_REFERENCE.match(name)
         ]
         if unknown:
-            names = ", ".join(sorted(known - {"provider"})) or "none"
+            names = ", ".join(sorted(known - {"provider", *SCOPED_IDENTIFIERS})) or "none"
             errors["value"] = (
                 f"{{{unknown[0]}}} is neither a user field or attribute "
-                f"({DIRECTORY_REFERENCE_HELP}), nor {{provider}}, nor a named group of the "
-                f"pattern ({names})."
+                f"({DIRECTORY_REFERENCE_HELP}), nor {{provider}}, {{scope}}, {{subject_id}} "
+                f"or {{pairwise_id}}, nor a named group of the pattern ({names})."
             )
 
 

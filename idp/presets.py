@@ -170,6 +170,79 @@ for _rule in RULE_SETS["generic"].rules:
     _rule.update(name_format=BASIC, friendly_name=_rule["attribute_name"])
 
 
+def _uri_rule(order: int, friendly_name: str, name: str, **rule) -> dict:
+    return {
+        "order": order,
+        "attribute_name": name,
+        "name_format": URI,
+        "friendly_name": friendly_name,
+        **rule,
+    }
+
+
+OID = "urn:oid:"
+SUBJECT_ID = "urn:oasis:names:tc:SAML:attribute:subject-id"
+PAIRWISE_ID = "urn:oasis:names:tc:SAML:attribute:pairwise-id"
+
+# The names of pysaml2's saml2/attributemaps/saml_uri.py, which Shibboleth's stock
+# attribute-map.xml shares: the eduPerson and SAML V2.0 Subject Identifier profiles.
+RULE_SETS["saml-uri"] = RuleSet(
+    "Standard URI names (Shibboleth, SimpleSAMLphp, mellon)",
+    "urn:oid names with NameFormat uri, as stock SPs map them: mail, givenName, sn, "
+    "displayName, eduPersonPrincipalName (user name@scope), eduPersonAffiliation (member), "
+    "isMemberOf (every group), and the SAML subject-id and pairwise-id (opaque@scope, "
+    "the scope being the IdP's host).",
+    [
+        _uri_rule(
+            10,
+            "mail",
+            OID + "0.9.2342.19200300.100.1.3",
+            source="attribute",
+            source_attribute="email",
+        ),
+        _uri_rule(
+            20, "givenName", OID + "2.5.4.42", source="attribute", source_attribute="first_name"
+        ),
+        _uri_rule(30, "sn", OID + "2.5.4.4", source="attribute", source_attribute="last_name"),
+        _uri_rule(
+            40,
+            "displayName",
+            OID + "2.16.840.1.113730.3.1.241",
+            source="template",
+            value="{first_name} {last_name}",
+        ),
+        _uri_rule(
+            50,
+            "eduPersonPrincipalName",
+            OID + "1.3.6.1.4.1.5923.1.1.1.6",
+            source="template",
+            value="{username}@{scope}",
+        ),
+        _uri_rule(
+            60,
+            "eduPersonAffiliation",
+            OID + "1.3.6.1.4.1.5923.1.1.1.1",
+            source="literal",
+            value="member",
+        ),
+        _uri_rule(
+            70,
+            "isMemberOf",
+            OID + "1.3.6.1.4.1.5923.1.5.1.1",
+            source="attribute",
+            source_attribute="groups",
+        ),
+        _uri_rule(80, "subject-id", SUBJECT_ID, source="template", value="{subject_id}"),
+        _uri_rule(90, "pairwise-id", PAIRWISE_ID, source="template", value="{pairwise_id}"),
+    ],
+    {"profile": "generic"},
+)
+
+
+# What an SP imported without a rule set gets (registry, fixtures).
+DEFAULT_RULE_SET = "generic"
+
+
 def ensure_aws_preset(service_provider_model) -> None:
     """AWS sign-in (urn:amazon:webservices) with the demo's rules; left alone if it exists."""
     sp, created = service_provider_model.objects.get_or_create(

@@ -10,7 +10,7 @@ from django.db import transaction
 from requests.adapters import HTTPAdapter
 
 from .models import AssertionConsumerService, ServiceProvider
-from .presets import apply_rule_set
+from .presets import DEFAULT_RULE_SET, apply_rule_set
 from .saml import constants as c
 from .saml.errors import SamlError
 from .saml.metadata import parse_sp_metadata
@@ -178,6 +178,8 @@ def register_from_metadata(
 
     With a rule set (such as aws-identity-center), the SP also takes that set's
     settings and rules: the Identity Center preset is its downloaded metadata plus this.
+    A new SP without one gets the generic set, so that no assertion of a freshly
+    registered SP lacks an AttributeStatement (python3-saml's strict mode refuses that).
     """
     described = parse_sp_metadata(xml)
     sp, created = ServiceProvider.objects.get_or_create(
@@ -216,6 +218,8 @@ def register_from_metadata(
             ),
             what=f"ACS {endpoint.location[:200]}",
         ).save()
+    if created and not rule_set:
+        rule_set = DEFAULT_RULE_SET
     if rule_set:
         try:
             apply_rule_set(sp, rule_set)

@@ -603,7 +603,7 @@ def test_the_commands_round_trip_through_a_file(db, tmp_path):
     call_command("load_fixtures", str(source), stdout=out)
     assert out.getvalue() == (
         f"Loaded {source}: users 4 created, 0 updated, 0 deleted; groups 4 created, 0 updated, "
-        "0 deleted; service providers 3 created, 0 updated, 0 deleted; claim rules 6 created, "
+        "0 deleted; service providers 3 created, 0 updated, 0 deleted; claim rules 10 created, "
         "0 updated, 0 deleted.\n"
     )
     dumped = tmp_path / "out.yaml"

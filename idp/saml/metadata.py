@@ -30,6 +30,16 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class RequestedAttribute:
+    """An md:RequestedAttribute of the SP's AttributeConsumingService."""
+
+    name: str
+    name_format: str = ""
+    friendly_name: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
 class SpMetadata:
     entity_id: str
     assertion_consumer_services: tuple[Endpoint, ...]
@@ -38,6 +48,7 @@ class SpMetadata:
     encryption_certificates: tuple[str, ...]
     authn_requests_signed: bool
     want_assertions_signed: bool
+    requested_attributes: tuple[RequestedAttribute, ...] = ()
 
 
 def idp_metadata(
@@ -216,7 +227,24 @@ def parse_sp_metadata(xml: bytes) -> SpMetadata:
         encryption_certificates=certificates("encryption"),
         authn_requests_signed=_true(descriptor.authn_requests_signed),
         want_assertions_signed=_true(descriptor.want_assertions_signed),
+        requested_attributes=_requested_attributes(descriptor),
     )
+
+
+def _requested_attributes(descriptor) -> tuple[RequestedAttribute, ...]:
+    """Every service's RequestedAttributes, the first of each name kept."""
+    found: dict[str, RequestedAttribute] = {}
+    for service in descriptor.attribute_consuming_service:
+        for requested in service.requested_attribute:
+            name = (requested.name or "").strip()
+            if name and name not in found:
+                found[name] = RequestedAttribute(
+                    name,
+                    (requested.name_format or "").strip(),
+                    (requested.friendly_name or "").strip(),
+                    _true(requested.is_required),
+                )
+    return tuple(found.values())
 
 
 def _endpoint(acs, position: int) -> Endpoint:
