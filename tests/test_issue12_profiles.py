@@ -11,9 +11,11 @@ import re
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from lxml import etree
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
+from rest_framework.test import APIClient
 from saml2.attribute_converter import _attribute_map_module_to_acs
 from saml2.attributemaps import saml_uri
 
@@ -237,7 +239,67 @@ def _by_fixture(tmp_path, metadata: bytes) -> None:
     applying.load({"service_providers": [{"metadata": metadata.decode()}]}, source="test")
 
 
-@pytest.mark.parametrize("path", [_by_command, _by_fixture], ids=["import_sp_metadata", "fixture"])
+def _by_api(tmp_path, metadata: bytes) -> None:
+    created = root_api().post(
+        "/api/v1/service-providers", {"metadata_xml": metadata.decode()}, format="json"
+    )
+    assert created.status_code == 201, created.content
+
+
+def _by_admin_import(tmp_path, metadata: bytes) -> None:
+    admin = Client()
+    admin.force_login(User.objects.get(username="admin"))
+    response = admin.post(
+        "/admin/idp/serviceprovider/import-metadata/",
+        {"metadata": metadata.decode(), "name": "", "rule_set": ""},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
+def _by_admin_add(tmp_path, metadata: bytes) -> None:
+    """Added by hand: the endpoints given in the form, no metadata, no rules."""
+    admin = Client()
+    admin.force_login(User.objects.get(username="admin"))
+    form = admin.get("/admin/idp/serviceprovider/add/").context["adminform"].form
+    data = {
+        name: field.initial if field.initial is not None else ""
+        for name, field in form.fields.items()
+    }
+    data = {k: v for k, v in data.items() if v is not False}
+    data.update(entity_id=SP_ENTITY, name="By hand")
+    for prefix, extra in (
+        (
+            "endpoints",
+            {"location": SP_ACS, "binding": c.BINDING_POST, "index": 0, "is_default": "on"},
+        ),
+        ("rules", {}),
+    ):
+        data.update({f"{prefix}-TOTAL_FORMS": 1 if extra else 0, f"{prefix}-INITIAL_FORMS": 0})
+        data.update({f"{prefix}-0-{k}": v for k, v in extra.items()})
+    response = admin.post("/admin/idp/serviceprovider/add/", data)
+    errors = response.context and [
+        response.context["adminform"].form.errors,
+        [
+            (f.formset.prefix, f.formset.errors, f.formset.non_form_errors())
+            for f in response.context["inline_admin_formsets"]
+        ],
+    ]
+    assert response.status_code == 302, errors
+
+
+def root_api():
+    from tests.api_support import token_for
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(User.objects.get(username='admin'))}")
+    return api
+
+
+@pytest.mark.parametrize(
+    "path",
+    [_by_command, _by_fixture, _by_api, _by_admin_import, _by_admin_add],
+    ids=["import_sp_metadata", "fixture", "api", "admin-import", "admin-add"],
+)
 def test_an_sp_imported_without_a_rule_set_gets_generic_and_python3_saml_accepts(
     pysaml2_sp, tmp_path, path
 ):
