@@ -240,7 +240,7 @@ def _catalogue() -> dict[str, dict]:
             specs.setdefault(spec["attribute_name"], spec)
             specs.setdefault(spec["friendly_name"], spec)
     specs["memberOf"] = specs["isMemberOf"]
-    specs["uid"] = {**specs["mail"], "source_attribute": "username"}
+    specs["uid"] = {**specs["mail"], "friendly_name": "uid", "source_attribute": "username"}
     return specs
 
 
@@ -280,7 +280,7 @@ def requested_rules(sp: ServiceProvider, rules: list[ClaimRule]) -> list[ClaimRu
                 service_provider_id=sp.pk,
                 order=1000 + position,
                 attribute_name=request.name,
-                name_format=request.name_format or spec["name_format"],
+                name_format=_requested_format(request, spec),
                 friendly_name=request.friendly_name or spec["friendly_name"],
                 description=REQUESTED + (" (isRequired)" if request.required else ""),
                 source=spec["source"],
@@ -289,6 +289,16 @@ def requested_rules(sp: ServiceProvider, rules: list[ClaimRule]) -> list[ClaimRu
             )
         )
     return made
+
+
+def _requested_format(request: metadata.RequestedAttribute, spec: dict) -> str:
+    """The request's NameFormat; for an unspecified one (pysaml2 reads a missing NameFormat
+    so) and the set's own Name, the set's format, which stock SPs decode by."""
+    if request.name_format not in ("", c.ATTRNAME_UNSPECIFIED):
+        return request.name_format
+    if spec.get("attribute_name") == request.name:
+        return spec["name_format"]
+    return c.ATTRNAME_UNSPECIFIED
 
 
 def rules_with_requests(sp: ServiceProvider) -> list[ClaimRule]:

@@ -321,3 +321,22 @@ def test_without_rules_python3_saml_refuses(pysaml2_sp, tmp_path):
     minted = sso.mint("carol", SP_ENTITY, in_response_to=request_id)
     valid, error = python3_saml_defaults_accept(minted.saml_response, request_id)
     assert not valid and "AttributeStatement" in error
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"),
+    [
+        # (Name, NameFormat, FriendlyName) asked -> (values, NameFormat, FriendlyName) sent
+        ((OIDS["sn"], "", ""), (["Anders"], c.ATTRNAME_URI, "sn")),  # saml-uri's own name
+        (("uid", "", ""), (["alice"], c.ATTRNAME_UNSPECIFIED, "uid")),  # no format: unspecified
+        (("urn:x:family", c.ATTRNAME_URI, "sn"), (["Anders"], c.ATTRNAME_URI, "sn")),  # by friendly
+        (("costCenter", c.ATTRNAME_BASIC, "cc"), (["4711"], c.ATTRNAME_BASIC, "cc")),  # attribute
+    ],
+)
+def test_a_request_keeps_the_sps_name_and_says_its_format(
+    pysaml2_sp, tmp_path, requested, expected
+):
+    sp = register(tmp_path, with_requests(pysaml2_sp.metadata(), [requested]))
+    released = {a.name: a for a, _ in sso.preview(alice(), sp).evaluation.released}
+    attribute = released[requested[0]]
+    assert (list(attribute.values), attribute.name_format, attribute.friendly_name) == expected

@@ -204,7 +204,10 @@ def test_admin_shows_days_left_and_drives_the_rollover(client, demo):
     assert old.state == "retired"
 
 
-def test_metadata_validity_and_signature(signing_key):
+def test_metadata_validity_and_signature(signing_key, settings):
+    # validUntil is IDP_METADATA_VALID_DAYS out (tests/test_issue12_metadata.py), capped
+    # by the first key's expiry, which this long a window reaches.
+    settings.IDP_METADATA_VALID_DAYS = 36500
     root = etree.fromstring(identity.metadata_xml())
     assert root.get("cacheDuration") == "PT1H"
     assert root.get("validUntil") == signing_key.not_valid_after.strftime("%Y-%m-%dT%H:%M:%SZ")
