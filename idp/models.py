@@ -184,6 +184,12 @@ class ServiceProvider(models.Model):
     encryption_algorithm = models.CharField(
         max_length=128, choices=ENCRYPTION_CHOICES, default=c.ENC_AES256_GCM
     )
+    require_mfa = models.BooleanField(
+        "require a second factor",
+        default=False,
+        help_text="Every sign-on to this SP needs the user's one-time code (TOTP), whatever "
+        "the SP asks for. A user with no authenticator enrolled sets one up first.",
+    )
     metadata_xml = models.TextField("last imported metadata", blank=True)
     fault_scenario = models.CharField(
         "fault profile",
