@@ -105,13 +105,14 @@ class Evaluation:
     trace: tuple[RuleOutcome, ...]
 
     @property
-    def released(self) -> tuple[tuple[Attribute, tuple[str, ...]], ...]:
-        """Each attribute with the rules (or metadata requests) whose values it carries."""
+    def released(self) -> tuple[tuple[Attribute, tuple[ClaimRule, ...]], ...]:
+        """Each attribute with the rules whose values it carries; a metadata request is an
+        unsaved rule (no pk) whose description starts with REQUESTED."""
         return tuple(
             (
                 attribute,
                 tuple(
-                    str(outcome.rule)
+                    outcome.rule
                     for outcome in self.trace
                     if outcome.values and outcome.rule.attribute_name == attribute.name
                 ),

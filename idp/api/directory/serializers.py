@@ -12,6 +12,7 @@ from oauth2_provider.generators import generate_client_secret
 from rest_framework import exceptions, serializers
 
 from idp import cache
+from idp.api.errors import FindingSerializer
 from idp.models import AssertionConsumerService, ClaimRule, ServiceProvider
 from idp.oidc.models import SCOPES, Client, default_grants, default_scopes
 from idp.presets import RULE_SETS
@@ -647,3 +648,61 @@ class IdTokenPreviewSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="The scopes it assumes: all the client's."
     )
     trace = RuleOutcomeSerializer(many=True, help_text="Each JWT claim rule, in order.")
+
+
+class SamlPreviewRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(help_text="The directory user the response is for.")
+
+
+class ReleasedBySerializer(serializers.Serializer):
+    rule = serializers.IntegerField(
+        source="pk",
+        allow_null=True,
+        help_text="The claim rule's ID; null for a RequestedAttribute of the SP's metadata.",
+    )
+    description = serializers.CharField(source="__str__")
+
+
+class ReleasedAttributeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    name_format = serializers.CharField()
+    friendly_name = serializers.CharField()
+    values = serializers.ListField(child=serializers.CharField())
+    released_by = ReleasedBySerializer(
+        many=True, help_text="The rules, or the metadata's request, whose values it carries."
+    )
+
+
+class SamlPreviewSerializer(serializers.Serializer):
+    acs_url = serializers.CharField()
+    name_id = serializers.DictField(help_text="value and format, as the Subject carries them.")
+    attributes = ReleasedAttributeSerializer(many=True)
+    findings = FindingSerializer(many=True, help_text="The AWS checker's and security findings.")
+    condition_keys = serializers.DictField(
+        child=serializers.CharField(), help_text="What an IAM trust policy sees (R8)."
+    )
+    xml = serializers.CharField(help_text="The signed response, as sent (encrypted if so).")
+    decrypted_xml = serializers.CharField(help_text="What the SP reads after decryption.")
+
+    def to_representation(self, preview):
+        name_id = preview.release.name_id
+        return super().to_representation(
+            {
+                "acs_url": preview.acs_url,
+                "name_id": {"value": name_id.value, "format": name_id.format},
+                "attributes": [
+                    {
+                        "name": attribute.name,
+                        "name_format": attribute.name_format,
+                        "friendly_name": attribute.friendly_name,
+                        "values": list(attribute.values),
+                        "released_by": list(rules),
+                    }
+                    for attribute, rules in preview.evaluation.released
+                ],
+                "findings": preview.findings,
+                "condition_keys": dict(preview.condition_keys),
+                "xml": preview.xml,
+                "decrypted_xml": preview.decrypted_xml,
+            }
+        )

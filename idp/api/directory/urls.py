@@ -1,6 +1,6 @@
 """/api/v1/ directory routes. Natural keys are whole path segments, and entity IDs (and
 group names) may hold '/': `path` converters take them, so the SP's sub-resources are
-matched first. An entity ID that itself ends in /rule-set or /claim-rules is reachable
+matched first. An entity ID that itself ends in /rule-set, /claim-rules or /preview is reachable
 only through its sub-resources; percent-encode '?', '#' and '%' in any key."""
 
 from django.urls import path
@@ -32,6 +32,11 @@ urlpatterns = [
         "service-providers/<path:entity_id>/claim-rules",
         views.ServiceProviderClaimRuleViewSet.as_view(COLLECTION),
         name="service-provider-claim-rules",
+    ),
+    path(
+        "service-providers/<path:entity_id>/preview",
+        views.ServiceProviderPreviewView.as_view(),
+        name="service-provider-preview",
     ),
     path(
         "service-providers/<path:entity_id>",

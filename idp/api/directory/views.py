@@ -20,7 +20,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from idp import cache, clock
+from idp import cache, clock, sso
 from idp.api import errors
 from idp.api.errors import error_responses
 from idp.models import ClaimRule, ServiceProvider
@@ -353,6 +353,36 @@ def _service_provider(entity_id: str) -> ServiceProvider:
     if found is None:
         raise exceptions.NotFound(f"No service provider with the entity ID {entity_id!r}.")
     return found
+
+
+class ServiceProviderPreviewView(APIView):
+    """The response a user would get at an SP, as the admin's preview shows it."""
+
+    # A signed response for any user: the sign-ons' power.
+    required_permissions = ["idp.preview_signed_response", "idp.view_serviceprovider"]
+    required_scope = "sign-on"
+
+    @extend_schema(
+        summary="Preview the SAML response a user would get at a service provider",
+        description="The IdP-initiated response, built and signed as a sign-on would be, "
+        "but neither sent nor audited: the release with the rule (or the metadata's "
+        "RequestedAttribute) that released each attribute, the AWS checker's findings and "
+        "the condition keys. Needs idp.preview_signed_response and "
+        "idp.view_serviceprovider, and the sign-on scope. 409: a claim rule is broken.",
+        tags=["service-providers"],
+        parameters=[ENTITY_ID],
+        request=s.SamlPreviewRequestSerializer,
+        responses={200: s.SamlPreviewSerializer, **error_responses(400, 404, 409)},
+    )
+    def post(self, request, entity_id: str):
+        sp = _service_provider(entity_id)
+        serializer = s.SamlPreviewRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        username = serializer.validated_data["username"]
+        user = User.objects.filter(username=username).first() if username.isprintable() else None
+        if user is None:
+            raise serializers.ValidationError({"username": f"No user {username!r}."})
+        return Response(s.SamlPreviewSerializer(sso.preview(user, sp)).data)
 
 
 def rule_set_refusal(name: str, error: DjangoValidationError) -> SamlError:
