@@ -2,6 +2,8 @@
 
 import json
 
+from idp.sts import state
+
 ACCOUNT = "111122223333"
 ADMIN = f"arn:aws:iam::{ACCOUNT}:role/Admin"
 READ_ONLY = f"arn:aws:iam::{ACCOUNT}:role/ReadOnly"
@@ -26,3 +28,8 @@ def trust_policy(actions=("sts:AssumeRoleWithSAML", "sts:TagSession"), **conditi
             ],
         }
     )
+
+
+def stored_copy(provider_arn: str) -> str:
+    """The IAM provider's metadata but for validUntil, which moves at midnight UTC."""
+    return state.undated(state.provider_metadata(provider_arn).decode())

@@ -14,6 +14,8 @@ from idp import identity
 from idp.models import AuditEvent
 from idp.sts import state, views
 
+from .sts_support import stored_copy
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ACCOUNT = "123456789012"  # the demo seeds 111122223333 and 444455556666; this one is empty
@@ -233,19 +235,19 @@ def test_create_role_refusals(demo, client, params, code, words):
 def test_sync_iam_provider_against_the_local_iam(demo, idp_url, monkeypatch):
     # The demo's snapshot was taken before IDP_BASE_URL became the live server's: stale,
     # as IAM's copy is after an IdP moves, until sync_iam_provider updates it.
-    assert state.provider_metadata(DEMO_PROVIDER) != identity.metadata_xml()
+    assert stored_copy(DEMO_PROVIDER) != state.undated(identity.metadata_xml().decode())
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFEDMOCKLOCAL")  # the default account's root
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
     sync = ["sync_iam_provider", "--name", "fedmock", "--endpoint-url", idp_url + "/aws/"]
     out = io.StringIO()
     call_command(*sync, stdout=out, stderr=io.StringIO())
     assert f"Updated IAM SAML provider {DEMO_PROVIDER}" in out.getvalue()
-    assert state.provider_metadata(DEMO_PROVIDER) == identity.metadata_xml()
+    assert stored_copy(DEMO_PROVIDER) == state.undated(identity.metadata_xml().decode())
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCOUNT)  # an empty account: created there
     call_command(*sync, stdout=out, stderr=io.StringIO())
     assert f"Created IAM SAML provider {PROVIDER}" in out.getvalue()
-    assert state.provider_metadata(PROVIDER) == identity.metadata_xml()
+    assert stored_copy(PROVIDER) == state.undated(identity.metadata_xml().decode())
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The `iam:` section of fixtures: checked before writing, applied, reset, dumped."""
 
+import datetime
 import io
 import json
 
@@ -9,6 +10,8 @@ from django.core.management import call_command
 from idp import fixtures, identity, keys
 from idp.sts import state
 from idp.sts.models import Role, SamlProvider
+
+from .sts_support import stored_copy
 
 PROVIDER = "arn:aws:iam::111122223333:saml-provider/fedmock"
 TRUST = {
@@ -35,7 +38,7 @@ def test_make_run_order_seed_before_the_first_key_snapshots_at_first_use():
     assert Role.objects.filter(name__in=["Admin", "ReadOnly", "Developer"]).count() == 3
     keys.ensure_active_key()
     keys.forget_cached_keys()  # as the key watcher does in each worker
-    assert state.provider_metadata(PROVIDER) == identity.metadata_xml()
+    assert stored_copy(PROVIDER) == state.undated(identity.metadata_xml().decode())
     assert SamlProvider.objects.get(account_id="111122223333").metadata  # stored once
 
 
@@ -64,6 +67,22 @@ def test_load_prune_and_dump_round_trip(signing_key):
 
     fixtures.load(iam_fixture(roles=[]), source="test", prune=True)
     assert not Role.objects.exists() and not SamlProvider.objects.exists()
+
+
+@pytest.mark.django_db
+def test_reloading_fedmock_metadata_the_next_day_changes_nothing(signing_key, monkeypatch):
+    """validUntil moves at midnight UTC; the keys did not, so IAM's copy stays as it was."""
+    corp = "arn:aws:iam::123456789012:saml-provider/corp"
+    data = iam_fixture(
+        saml_providers=[{"name": "corp", "account": "123456789012", "metadata": "fedmock"}]
+    )
+    fixtures.load(data, source="test")
+    before = state.provider_metadata(corp)
+    tomorrow = identity.valid_until() + datetime.timedelta(days=1)
+    monkeypatch.setattr(identity, "valid_until", lambda: tomorrow)
+    assert identity.metadata_xml() != before  # the document did move
+    fixtures.load(data, source="test")
+    assert state.provider_metadata(corp) == before
 
 
 @pytest.mark.parametrize(

@@ -248,7 +248,7 @@ def apply(spec: IamSpec, checker, *, prune: bool, missing_only: bool, now) -> bo
                 account_id=provider.account, name=provider.name, metadata=metadata, created_at=now
             )
             changed = True
-        elif row.metadata != metadata:
+        elif state.undated(row.metadata) != state.undated(metadata):
             row.metadata = metadata
             row.save(update_fields=["metadata"])
             changed = True

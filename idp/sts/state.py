@@ -283,6 +283,18 @@ def provider_metadata(arn: str) -> bytes | None:
     return (row.metadata or _snapshot(row)).encode()
 
 
+_VALID_UNTIL = re.compile(r' validUntil="[^"]*"')
+
+
+def undated(document: str) -> str:
+    """Metadata without its validUntil, for telling whether two copies differ in substance.
+
+    fedmock's validUntil moves at midnight UTC (identity.valid_until): its metadata a moment
+    before midnight differs from the document after it by that attribute alone.
+    """
+    return _VALID_UNTIL.sub("", document)
+
+
 def _snapshot(row: SamlProvider) -> str:
     """This IdP's metadata, stored once for a provider whose fixture said `fedmock`."""
     from idp import identity
