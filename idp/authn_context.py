@@ -112,7 +112,7 @@ class Satisfied:
 @dataclass(frozen=True)
 class StepUp:
     reason: str
-    class_ref: str  # the strongest acceptable class a new sign-in (or enrolment) gives
+    class_ref: str  # the strongest sign-in (or enrolment) whose class meets the request
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ NOT_NOW = [
     (req("better", MFA), MFA, EVERYTHING, Unmeetable, None),  # nothing is stronger
     (req("better", X509), KRB, {KRB, MFA}, StepUp, MFA),
     (req("better", PPT), PPT, {PPT}, Unmeetable, None),
-    (req("exact", PW), KRB, {KRB, MFA}, StepUp, PW),  # MFA proved a password as well
+    (req("exact", PW), KRB, {KRB, MFA}, StepUp, MFA),  # MFA proved a password as well
     (req("minimum", PPT), UNSPEC, {PPT}, StepUp, PPT),  # a picked session proves nothing
     (req("minimum", PW), None, {UNSPEC}, Unmeetable, None),
 ]
