@@ -26,9 +26,10 @@ from django.views.decorators.http import require_POST
 
 from users.models import User
 
+from . import authn_context, mfa_views
 from .conf import idp_settings
 from .saml.errors import SamlError
-from .signals import PICKED_LOGIN
+from .signals import AUTHN_CLASS_ATTRIBUTE, PICKED_LOGIN
 from .views import shows_saml_errors
 
 # The page stays small with 10,000 users: a search narrows it, never a longer list.
@@ -104,7 +105,14 @@ class LoginPage(LoginView):
         context = super().get_context_data(**kwargs)
         if picker_on():
             context["choices"] = choices(self.request.GET.get("q", ""))
+        # Why a sign-on sent the user here again (RequestedAuthnContext, require_mfa).
+        context["step_up"] = mfa_views.step_up_notice(self.request, context.get("next") or "")
         return context
+
+    def form_valid(self, form):
+        """A right password: a user with a TOTP device is asked for a code first."""
+        asks_code = mfa_views.after_password(self.request, form.get_user(), self.get_success_url())
+        return asks_code or super().form_valid(form)
 
 
 @never_cache
@@ -119,6 +127,7 @@ def pick(request: HttpRequest) -> HttpResponse:
             status=404,
         )
     user = pickable(request.POST.get("username", ""))
+    setattr(request, AUTHN_CLASS_ATTRIBUTE, authn_context.UNSPECIFIED)  # a click proves nothing
     login(request, user, backend="idp.auth.CachedModelBackend")
     request.session[PICKED_LOGIN] = True  # after login(): its signal clears the mark
     next_url = request.POST.get("next", "")

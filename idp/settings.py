@@ -68,6 +68,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
+    # TOTP second factor (idp/mfa.py): devices with drift, throttling and one-time use.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "csp",
     "rest_framework",
     "drf_spectacular",
@@ -150,6 +153,7 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = conf.cookies_secure(_idp["IDP_BASE_
 # Login throttling (django-axes): five wrong passwords for one user name from one address
 # lock that pair out for 15 minutes; a successful login clears the count. Locking by the
 # pair keeps a typo-prone tester from locking out everyone behind the same address.
+OTP_TOTP_ISSUER = "fedmock"  # the issuer an authenticator app shows (otpauth:// URI)
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

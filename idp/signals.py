@@ -4,9 +4,20 @@ import time
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 
+from . import authn_context
+
 AUTHN_INSTANT = "fedmock_authn_instant"
 SESSION_INDEX = "fedmock_session_index"
 PICKED_LOGIN = "fedmock_picked"  # set by picker.py: this session proved no password
+AUTHN_CLASS = "fedmock_authn_class"  # what the sign-in proved: an authn_context class
+# A door that proved more or less than a password sets this on the request before login().
+AUTHN_CLASS_ATTRIBUTE = "fedmock_authn_class"
+_AS_IF = {"kerberos": authn_context.KERBEROS, "x509": authn_context.X509}
+
+
+def password_class(user) -> str:
+    """A password sign-in, stated as the user's authn_method says (the "as if" methods)."""
+    return _AS_IF.get(getattr(user, "authn_method", ""), authn_context.PASSWORD_PROTECTED_TRANSPORT)
 
 
 @receiver(user_logged_in)
@@ -14,6 +25,9 @@ def remember_authentication(sender, request, user, **kwargs):
     """When the user proved who they are: ForceAuthn and AuthnStatement need it."""
     request.session[AUTHN_INSTANT] = time.time()
     request.session[SESSION_INDEX] = "_" + secrets.token_hex(16)
+    request.session[AUTHN_CLASS] = getattr(request, AUTHN_CLASS_ATTRIBUTE, None) or password_class(
+        user
+    )
     # A password login on top of a picked session proves the user after all.
     request.session.pop(PICKED_LOGIN, None)
 

@@ -19,14 +19,14 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing as django_signing
 from lxml import etree
 
-from . import audit, cache, claims, clock, faults, identity, keys, replay, scenarios
+from . import audit, authn_context, cache, claims, clock, faults, identity, keys, replay, scenarios
 from .models import MAX_REQUEST_MAX_AGE, AuditEvent, ServiceProvider
 from .saml import authn_requests, aws, bindings, ecp, responses, signing
 from .saml import constants as c
@@ -60,6 +60,20 @@ class PendingRequest:
     received_at: float
     notes: tuple[str, ...] = ()  # warnings about the request, for the audit
     flow: str = SP_INITIATED  # the audit's flow: SP_INITIATED (browser) or ECP
+    # RequestedAuthnContext, flat so that the token stays JSON: no comparison, no request.
+    authn_comparison: str = ""
+    authn_class_refs: tuple[str, ...] = ()
+    authn_decl_refs: tuple[str, ...] = ()
+
+    @property
+    def requested_authn_context(self) -> authn_context.Requested | None:
+        if not self.authn_comparison:
+            return None
+        return authn_context.Requested(
+            authn_context.Comparison(self.authn_comparison),
+            self.authn_class_refs,
+            self.authn_decl_refs,
+        )
 
     def to_token(self) -> str:
         """A signed, URL-safe token: the request survives a login that replaces the session."""
@@ -69,7 +83,8 @@ class PendingRequest:
     def from_token(cls, token: str) -> "PendingRequest":
         try:
             fields = django_signing.loads(token, salt=_TOKEN_SALT, max_age=PENDING_MAX_AGE)
-            return cls(**{**fields, "notes": tuple(fields.get("notes", ()))})
+            tuples = ("notes", "authn_class_refs", "authn_decl_refs")
+            return cls(**{**fields, **{name: tuple(fields.get(name, ())) for name in tuples}})
         except django_signing.SignatureExpired as error:
             raise SamlError(
                 "This sign-on request has expired",
@@ -91,6 +106,8 @@ class Authentication:
     user: AbstractBaseUser
     session_index: str
     authn_instant: float
+    # What the sign-in proved (signals.py keeps it in the session); the assertion states it.
+    authn_class: str = authn_context.PASSWORD_PROTECTED_TRANSPORT
 
     def satisfies(self, pending: PendingRequest) -> bool:
         return not pending.force_authn or self.authn_instant >= pending.received_at
@@ -171,6 +188,7 @@ def _pending(
     signature_algorithm: str = "",
     flow: str = SP_INITIATED,
 ) -> PendingRequest:
+    requested = request.requested_authn_context
     # An ECP asks for PAOS: it relays the response to the ACS itself (profiles §4.2.4).
     # pysaml2's SP asks for SOAP, the binding the response comes back over; taken too.
     bindings_asked = (c.BINDING_POST,)
@@ -188,6 +206,9 @@ def _pending(
         received_at=time.time(),
         notes=_request_notes(sp, acs.location, signature_algorithm),
         flow=flow,
+        authn_comparison=str(requested.comparison) if requested else "",
+        authn_class_refs=requested.class_refs if requested else (),
+        authn_decl_refs=requested.declaration_refs if requested else (),
     )
 
 
@@ -287,6 +308,7 @@ def _context(
     now: datetime.datetime,
     session_index: str = "",
     authn_instant: datetime.datetime | None = None,
+    authn_class: str = authn_context.PASSWORD_PROTECTED_TRANSPORT,
 ) -> responses.ResponseContext:
     response_id = responses.new_id()
     return responses.ResponseContext(
@@ -299,6 +321,7 @@ def _context(
         now=now,
         session_index=session_index,
         authn_instant=authn_instant,
+        authn_class=authn_class,
         lifetime=datetime.timedelta(seconds=sp.assertion_lifetime),
     )
 
@@ -472,7 +495,9 @@ def _issue(
         raise _refuse(error, flow, sp.entity_id, username, in_response_to or "") from None
     now = as_of or _now()
     authn_instant = as_of or clock.from_system(auth.authn_instant)
-    context = _context(sp, acs_url, in_response_to, now, auth.session_index, authn_instant)
+    context = _context(
+        sp, acs_url, in_response_to, now, auth.session_index, authn_instant, auth.authn_class
+    )
     if fault is not None:
         release = fault.release(release)
         earlier = faults.last_sent(sp) if fault.scenario.needs_earlier else None
@@ -570,9 +595,40 @@ def refuse_passive(pending: PendingRequest) -> bindings.PostForm:
     )
 
 
-def respond(pending: PendingRequest, auth: Authentication) -> bindings.PostForm:
-    """Answer an AuthnRequest for a signed-in user."""
+def authn_floor(sp: ServiceProvider) -> str:
+    """The weakest class this SP takes whatever it requests: MFA if it requires MFA."""
+    return authn_context.MFA if sp.require_mfa else authn_context.UNSPECIFIED
+
+
+def authn_decision(
+    pending: PendingRequest, performed: str | None, achievable=()
+) -> authn_context.Decision:
+    """Whether a sign-in of class `performed` meets the request and the SP's floor (and if
+    not, whether one of the `achievable` classes would): see authn_context.decide."""
     sp = _service_provider(pending.sp_entity_id)
+    return authn_context.decide(
+        pending.requested_authn_context, performed, frozenset(achievable), authn_floor(sp)
+    )
+
+
+def refuse_authn_context(pending: PendingRequest, reason: str) -> bindings.PostForm:
+    """NoAuthnContext (core §3.4.1.2): the request cannot be met; never a weaker assertion."""
+    sp = _service_provider(pending.sp_entity_id)
+    return status_response(
+        pending,
+        c.STATUS_NO_AUTHN_CONTEXT,
+        f"{sp} asked for a sign-in this IdP cannot give this user. {reason}"[:1000],
+    )
+
+
+def respond(pending: PendingRequest, auth: Authentication) -> bindings.PostForm:
+    """Answer an AuthnRequest for a signed-in user: the assertion states the class that met
+    the request (or the SP's floor); a sign-in that meets neither gets NoAuthnContext."""
+    sp = _service_provider(pending.sp_entity_id)
+    decision = authn_decision(pending, auth.authn_class)
+    if not isinstance(decision, authn_context.Satisfied):
+        return refuse_authn_context(pending, decision.reason)
+    auth = replace(auth, authn_class=decision.class_ref)
     _claim(pending, sp, auth.user.get_username())
     try:
         release = claims.release(auth.user, sp, pending.name_id_format)
@@ -621,6 +677,7 @@ def idp_initiated(
             "Start at the SP, or allow IdP-initiated sign-on for it in the admin.",
             status=403,
         )
+    _check_floor(sp, auth.authn_class, IDP_INITIATED, auth.user.get_username())
     relay_state = bindings.check_relay_state(relay_state or sp.default_relay_state)
     acs = authn_requests.default_endpoint(sp.entity_id, _endpoints(sp))
     release = _release_for(auth.user, sp, role_arn, IDP_INITIATED)
@@ -694,6 +751,7 @@ def mint(
     in_response_to: str | None = None,
     scenario: str | None = None,
     now: datetime.datetime | None = None,
+    authn_context_class: str = "",
 ) -> Minted:
     """A signed response for a user and an SP, as a browser sign-on would get it.
 
@@ -701,10 +759,13 @@ def mint(
     request ID; it is not claimed, since this IdP never received it). The same claim
     rules, key, checks and audit as the browser flows; `scenario` breaks it on purpose,
     and its findings are then returned rather than blocked. `now` replaces the IdP's
-    clock for this response and its findings.
+    clock for this response and its findings. `authn_context_class` says how the user
+    signed in (a class URI or short name: X509, MFA, ...; PasswordProtectedTransport
+    without it); an SP that requires MFA takes only MFA.
     """
     fault = scenarios.parse(scenario) if scenario else None
     as_of = _aware(now)
+    authn_class = _authn_class(authn_context_class)
     _read_your_writes()
     if in_response_to is not None and not _REQUEST_ID.fullmatch(in_response_to):
         raise SamlError(
@@ -716,11 +777,14 @@ def mint(
         )
     sp = _service_provider(sp_entity_id, missing_status=404)
     user = _active_user(username)
+    _check_floor(sp, authn_class, MINT, user.get_username())
     relay_state = bindings.check_relay_state(relay_state or sp.default_relay_state)
     acs = authn_requests.default_endpoint(sp.entity_id, _endpoints(sp))
     release = _release_for(user, sp, role_arn, MINT)
     # A one-off IdP session: the response has a SessionIndex, as a browser's does.
-    auth = Authentication(user, "_" + secrets.token_hex(16), clock.system_now().timestamp())
+    auth = Authentication(
+        user, "_" + secrets.token_hex(16), clock.system_now().timestamp(), authn_class
+    )
     issued = _issue(
         sp,
         release,
@@ -748,6 +812,40 @@ def mint(
         scenario=issued.fault.name if issued.fault else None,
         response_id=issued.context.response_id,
     )
+
+
+class MfaRequired(SamlError):
+    def __init__(self, sp: ServiceProvider, performed: str):
+        super().__init__(
+            "This service provider requires multi-factor sign-in",
+            f"{sp} takes only assertions after a password and a TOTP code; this sign-in was "
+            f"{authn_context.short_name(performed)}.",
+            "Sign in again with your TOTP code (enrol one at /accounts/mfa/ first), or, for a "
+            "mint, pass authn_context MFA.",
+            status=403,
+        )
+
+
+def _check_floor(sp: ServiceProvider, performed: str, flow: str, username: str) -> None:
+    """No password-only assertion goes to an SP that requires MFA, by any door."""
+    floor = authn_floor(sp)
+    if authn_context.STRENGTH.get(performed, -1) < authn_context.STRENGTH[floor]:
+        raise _refuse(MfaRequired(sp, performed), flow, sp.entity_id, username)
+
+
+def _authn_class(text: str) -> str:
+    """A mint's stated class: how the user signed in, since no browser did."""
+    if not text:
+        return authn_context.PASSWORD_PROTECTED_TRANSPORT
+    try:
+        return authn_context.parse_class(text)
+    except ValueError as error:
+        raise SamlError(
+            "Unknown authentication context class",
+            str(error),
+            "Pass authn_context as a class URI or short name, or leave it out for "
+            "PasswordProtectedTransport.",
+        ) from error
 
 
 @dataclass(frozen=True)

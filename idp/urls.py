@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import ecp, picker, views
+from . import ecp, mfa_views, picker, views
 from .broker import views as broker
 
 urlpatterns = [
@@ -16,6 +16,8 @@ urlpatterns = [
     path("saml/ecp/", ecp.single_sign_on, name="ecp"),
     path("accounts/login/", picker.LoginPage.as_view(), name="login"),
     path("accounts/pick/", picker.pick, name="login-pick"),
+    path("accounts/login/code/", mfa_views.code, name="login-code"),
+    path("accounts/mfa/", mfa_views.enrol, name="mfa"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("idp.api.urls")),

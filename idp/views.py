@@ -10,10 +10,11 @@ from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import identity, portal, sso
+from . import authn_context, identity, mfa, mfa_views, portal, sso
+from .conf import idp_settings
 from .saml.bindings import PostForm
 from .saml.errors import SamlError
-from .signals import AUTHN_INSTANT, SESSION_INDEX
+from .signals import AUTHN_CLASS, AUTHN_INSTANT, PICKED_LOGIN, SESSION_INDEX
 
 
 def shows_saml_errors(view):
@@ -38,18 +39,37 @@ def _authentication(request: HttpRequest) -> sso.Authentication | None:
         return None
     # Every signed-in session carries both (signals.py); sessions.py ends any that does not.
     session = request.session
-    return sso.Authentication(request.user, session[SESSION_INDEX], session[AUTHN_INSTANT])
+    # A picked session proves nothing (picker.py); one from before classes were kept, a password.
+    authn_class = authn_context.UNSPECIFIED if session.get(PICKED_LOGIN) else None
+    return sso.Authentication(
+        request.user,
+        session[SESSION_INDEX],
+        session[AUTHN_INSTANT],
+        authn_class or session.get(AUTHN_CLASS, authn_context.PASSWORD_PROTECTED_TRANSPORT),
+    )
 
 
 def _answer(request: HttpRequest, pending: sso.PendingRequest) -> HttpResponse:
-    """Respond if the IdP session suffices; otherwise NoPassive, or a login that comes back."""
+    """Respond if the IdP session suffices (ForceAuthn, RequestedAuthnContext, the SP's
+    require_mfa); otherwise a sign-in that can meet it (login or TOTP enrolment, which come
+    back here), NoPassive if the SP forbade asking, or NoAuthnContext if nothing can."""
     auth = _authentication(request)
-    if auth is not None and auth.satisfies(pending):
-        return _post_form(request, sso.respond(pending, auth))
+    fresh = auth if auth is not None and auth.satisfies(pending) else None
+    performed = fresh.authn_class if fresh is not None else None
+    decision = sso.authn_decision(pending, performed)
+    if isinstance(decision, authn_context.Satisfied):
+        return _post_form(request, sso.respond(pending, fresh))
+    signed_in = request.user if fresh is not None else None
+    picker = idp_settings.IDP_LOGIN_MODE == "picker"
+    decision = sso.authn_decision(pending, performed, mfa.achievable(signed_in, picker))
+    if isinstance(decision, authn_context.Unmeetable):
+        return _post_form(request, sso.refuse_authn_context(pending, decision.reason))
     if pending.is_passive:
         return _post_form(request, sso.refuse_passive(pending))
     next_url = reverse("sso-resume", args=[pending.to_token()])
-    return redirect(f"{reverse('login')}?{urlencode({'next': next_url})}")
+    if fresh is None:
+        return redirect(f"{reverse('login')}?{urlencode({'next': next_url})}")
+    return mfa_views.step_up(request, next_url, decision.class_ref)
 
 
 @csrf_exempt
@@ -83,12 +103,16 @@ def idp_initiated(request: HttpRequest) -> HttpResponse:
             "The sp parameter is missing.",
             "Use /saml/init/?sp=<entity ID>, or pick a tile on the portal.",
         )
-    form = sso.idp_initiated(
-        _authentication(request),
-        entity_id,
-        role_arn=request.GET.get("role", ""),
-        relay_state=request.GET.get("RelayState", ""),
-    )
+    try:
+        form = sso.idp_initiated(
+            _authentication(request),
+            entity_id,
+            role_arn=request.GET.get("role", ""),
+            relay_state=request.GET.get("RelayState", ""),
+        )
+    except sso.MfaRequired:
+        # The SP requires MFA: sign in with a code (or enrol first), then back here.
+        return mfa_views.step_up(request, request.get_full_path(), authn_context.MFA)
     return _post_form(request, form)
 
 

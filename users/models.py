@@ -26,6 +26,21 @@ def xml_text(value: str) -> None:
 
 
 class User(AbstractUser):
+    class AuthnMethod(models.TextChoices):
+        PASSWORD = "password", "password"
+        KERBEROS = "kerberos", "Kerberos (as if)"
+        X509 = "x509", "X.509 certificate (as if)"
+
+    authn_method = models.CharField(
+        "authentication method",
+        max_length=16,
+        choices=AuthnMethod.choices,
+        default=AuthnMethod.PASSWORD,
+        help_text="How a password sign-in of this user is stated in SAML assertions: as a "
+        "password (PasswordProtectedTransport), or as if by Kerberos or an X.509 certificate, "
+        "for testing SPs that ask for those. A TOTP code on top makes it multi-factor.",
+    )
+
     def attribute_values(self) -> dict[str, list[str]]:
         values: dict[str, list[str]] = {}
         for name, value in self.attributes.values_list("name", "value"):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from saml2 import samlp
 
+from .. import authn_context
 from . import constants as c
 from .bindings import parse_xml
 from .errors import SamlError
@@ -25,6 +26,7 @@ class AuthnRequest:
     is_passive: bool
     name_id_format: str
     is_signed: bool
+    requested_authn_context: authn_context.Requested | None = None
 
 
 MAX_ID_LENGTH = 256
@@ -137,7 +139,42 @@ def parse(xml: bytes) -> AuthnRequest:
         is_passive=_flag(request.is_passive, "IsPassive"),
         name_id_format=(policy.format or "") if policy is not None else "",
         is_signed=request.signature is not None,
+        requested_authn_context=_requested_authn_context(request.requested_authn_context),
     )
+
+
+MAX_CLASS_REFS = 20
+
+
+def _requested_authn_context(element) -> authn_context.Requested | None:
+    """RequestedAuthnContext (core §3.3.2.2.1): Comparison defaults to exact."""
+    if element is None:
+        return None
+    comparison = (element.comparison or "exact").strip()
+    if comparison not in {member.value for member in authn_context.Comparison}:
+        raise SamlError(
+            "RequestedAuthnContext has an unknown Comparison",
+            f"It is {comparison[:50]!r}; SAML allows exact, minimum, better and maximum.",
+            'Set Comparison="exact" (or minimum, better, maximum), or leave it out for exact.',
+        )
+    class_refs = tuple((ref.text or "").strip() for ref in element.authn_context_class_ref)
+    decl_refs = tuple((ref.text or "").strip() for ref in element.authn_context_decl_ref)
+    if len(class_refs) + len(decl_refs) > MAX_CLASS_REFS or not (class_refs or decl_refs):
+        raise SamlError(
+            "RequestedAuthnContext lists no class, or too many",
+            f"It lists {len(class_refs) + len(decl_refs)} references; this IdP reads 1 to "
+            f"{MAX_CLASS_REFS}.",
+            "List the AuthnContextClassRef values the SP accepts, in order of preference.",
+        )
+    if any(not ref or len(ref) > 1024 or not ref.isprintable() for ref in class_refs + decl_refs):
+        raise SamlError(
+            "RequestedAuthnContext holds an invalid reference",
+            "A class reference is empty, longer than 1024 characters or holds control "
+            "characters.",
+            "Send class references such as "
+            "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport.",
+        )
+    return authn_context.Requested(authn_context.Comparison(comparison), class_refs, decl_refs)
 
 
 def choose_acs(

@@ -43,6 +43,7 @@ class ResponseContext:
     now: datetime.datetime
     session_index: str = ""
     authn_instant: datetime.datetime | None = None
+    authn_class: str = c.AUTHN_CONTEXT_PASSWORD  # AuthnContextClassRef: what the sign-in proved
     lifetime: datetime.timedelta = DEFAULT_LIFETIME
     response_id: str = field(default_factory=new_id)
     assertion_id: str = field(default_factory=new_id)
@@ -148,7 +149,7 @@ def _build(release: Release, context: ResponseContext) -> etree._Element:
     if context.session_index:
         authn.set("SessionIndex", context.session_index)
     authn_context = _element(authn, c.SAML, "AuthnContext")
-    _element(authn_context, c.SAML, "AuthnContextClassRef").text = c.AUTHN_CONTEXT_PASSWORD
+    _element(authn_context, c.SAML, "AuthnContextClassRef").text = context.authn_class
 
     if release.attributes:
         statement = _element(assertion, c.SAML, "AttributeStatement")
