@@ -19,15 +19,49 @@ FLUSH_AT = 200
 logger = logging.getLogger("fedmock.audit")
 
 
-class _Buffer:
-    def __init__(self) -> None:
+class Buffer:
+    """Model instances waiting for one bulk write. The audit's events are one; the SLO
+    session records (participants.py) are another, flushed in the same watcher step."""
+
+    def __init__(self, model) -> None:
+        self.model = model
         self.lock = threading.Lock()
         self.writing = threading.Lock()  # the exit flush waits for the watcher's write
-        self.events: list[AuditEvent] = []
+        self.events: list = []
         self.batching = False
+        _buffers.append(self)
+
+    def add(self, instance) -> None:
+        """Write at once, or (batching) keep for the next flush; a full buffer flushes."""
+        if not self.batching:
+            instance.save()
+            return
+        with self.lock:
+            self.events.append(instance)
+            full = len(self.events) >= FLUSH_AT
+        if full:
+            try:
+                self.flush()
+            except DatabaseError:  # kept for the watcher's next try; the sign-on goes on
+                logger.exception("writing %d %s rows failed", len(self.events), self.model)
+
+    def flush(self) -> None:
+        """Write what is buffered; on failure the rows go back to be written next time."""
+        with self.writing:
+            with self.lock:
+                events, self.events = self.events, []
+            if not events:
+                return
+            try:
+                self.model.objects.bulk_create(events)
+            except Exception:
+                with self.lock:
+                    self.events[:0] = events
+                raise
 
 
-_buffer = _Buffer()
+_buffers: list[Buffer] = []
+_buffer = Buffer(AuditEvent)
 
 
 def _storable(value):
@@ -40,37 +74,24 @@ def _storable(value):
 def record(**fields) -> None:
     # The IdP's clock, as the response's IssueInstant: an offset moves both alike.
     fields = {name: _storable(value) for name, value in fields.items()}
-    event = AuditEvent(created_at=clock.now(), **fields)
-    if not _buffer.batching:
-        event.save()
-        return
-    with _buffer.lock:
-        _buffer.events.append(event)
-        full = len(_buffer.events) >= FLUSH_AT
-    if full:
-        try:
-            flush()
-        except DatabaseError:  # kept for the watcher's next try; the sign-on goes on
-            logger.exception("writing %d audit events failed", len(_buffer.events))
+    _buffer.add(AuditEvent(created_at=clock.now(), **fields))
 
 
 def flush() -> None:
-    """Write what is buffered; on failure the events go back to be written next time."""
-    with _buffer.writing:
-        with _buffer.lock:
-            events, _buffer.events = _buffer.events, []
-        if not events:
-            return
+    """Write every buffer (the audit's first); each is tried even if one before it fails."""
+    failure = None
+    for buffer in _buffers:
         try:
-            AuditEvent.objects.bulk_create(events)
-        except Exception:
-            with _buffer.lock:
-                _buffer.events[:0] = events
-            raise
+            buffer.flush()
+        except Exception as error:
+            failure = failure or error
+    if failure is not None:
+        raise failure
 
 
 def batch() -> None:
-    _buffer.batching = True
+    for buffer in _buffers:
+        buffer.batching = True
 
 
 def prune(

@@ -23,6 +23,11 @@ def ecp_url() -> str:
     return f"{settings.IDP_BASE_URL}/saml/ecp/"
 
 
+def slo_url() -> str:
+    """Single logout: LogoutRequests and LogoutResponses, over HTTP-Redirect and HTTP-POST."""
+    return f"{settings.IDP_BASE_URL}/saml/slo/"
+
+
 def metadata_xml(signed: bool = False) -> bytes:
     """Every published key; signed if asked.
 
@@ -41,6 +46,7 @@ def metadata_xml(signed: bool = False) -> bytes:
         sso_url(),
         [key.cert_pem for key in published],
         ecp_url=ecp_url(),
+        slo_url=slo_url(),
         valid_until=min(valid_until(), *(key.not_valid_after for key in published)),
         cache_duration=settings.IDP_METADATA_CACHE_DURATION,
         signer=keys.active_key() if signed else None,

@@ -134,7 +134,12 @@ class ServiceProvider(models.Model):
     nameid_source = models.CharField(
         "NameID value", max_length=16, choices=NameIDSource.choices, default=NameIDSource.PERSISTENT
     )
-    sign_response = models.BooleanField(default=True)
+    sign_response = models.BooleanField(
+        default=True,
+        help_text="Sign the Response around the assertion. The single logout messages this "
+        "IdP sends the SP (LogoutRequest, LogoutResponse) are signed when this is on, with "
+        "the algorithms below.",
+    )
     sign_assertion = models.BooleanField(default=True)
     signature_algorithm = models.CharField(
         max_length=128, choices=SIGNATURE_CHOICES, default=c.SIG_RSA_SHA256
@@ -658,6 +663,10 @@ class AuditEvent(models.Model):
         SENT = "sent", "assertion sent"
         STATUS = "status", "SAML error status sent"
         REFUSED = "refused", "refused with an error page"
+        # Single logout (flow "slo"): a message received, a round answered in full or in part.
+        RECEIVED = "received", "logout message received"
+        ANSWERED = "answered", "logout answered"
+        PARTIAL = "partial", "partial logout"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     flow = models.CharField(max_length=16)  # "sp-initiated" or "idp-initiated"
@@ -738,3 +747,80 @@ class LoadedFixture(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} (loaded {self.loaded_at:%Y-%m-%d %H:%M:%S})"
+
+
+class SingleLogoutService(models.Model):
+    """Where an SP takes LogoutRequests (and, at response_location if set, LogoutResponses).
+
+    Imported from the md:SingleLogoutService elements of its metadata; SOAP and Artifact
+    ones are skipped, as for ACS endpoints: the IdP talks to SPs through the browser.
+    """
+
+    service_provider = models.ForeignKey(
+        ServiceProvider, on_delete=models.CASCADE, related_name="logout_endpoints"
+    )
+    binding = models.CharField(max_length=128, choices=BINDING_CHOICES, default=c.BINDING_REDIRECT)
+    location = models.CharField(
+        max_length=1024, validators=[URLValidator(schemes=["http", "https"]), port_in_range]
+    )
+    response_location = models.CharField(
+        max_length=1024,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"]), port_in_range],
+        help_text="Where LogoutResponses go, if not to the location above.",
+    )
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "single logout service"
+
+    def __str__(self) -> str:
+        return self.location
+
+
+class SpSession(models.Model):
+    """One SP that got an assertion within one IdP session: whom single logout must reach.
+
+    Written in batches under gunicorn (participants.py), so the warm sign-on path does
+    no synchronous write; ended_at is set when a logout round ends it.
+    """
+
+    session_index = models.CharField(max_length=64, db_index=True)
+    username = models.CharField(max_length=150)
+    sp_entity_id = models.CharField(max_length=1024)
+    name_id = models.CharField("NameID", max_length=1024)
+    name_id_format = models.CharField("NameID format", max_length=128, blank=True)
+    sp_name_qualifier = models.CharField("SPNameQualifier", max_length=1024, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "IdP session (per SP)"
+        verbose_name_plural = "IdP sessions (per SP)"
+        # Ending a session signs the user out everywhere: more than viewing the records.
+        permissions = [("end_session", "Can end a user's IdP session (single logout)")]
+
+    def __str__(self) -> str:
+        return f"{self.username} at {self.sp_entity_id} ({self.session_index})"
+
+
+class LogoutRound(models.Model):
+    """One single logout in progress: the participants to reach and how each answered.
+
+    Its id is the RelayState of every LogoutRequest the IdP sends in it, so an SP's
+    LogoutResponse finds its round on any worker.
+    """
+
+    id = models.CharField(primary_key=True, max_length=32)
+    username = models.CharField(max_length=150, blank=True)
+    session_index = models.CharField(max_length=64, blank=True)
+    participants = models.JSONField(default=list)
+    initiator = models.JSONField(null=True, blank=True)
+    return_url = models.CharField(max_length=1024, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"logout of {self.username} ({self.id})"

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from requests.adapters import HTTPAdapter
 
-from .models import AssertionConsumerService, ServiceProvider
+from .models import AssertionConsumerService, ServiceProvider, SingleLogoutService
 from .presets import DEFAULT_RULE_SET, apply_rule_set
 from .saml import constants as c
 from .saml.errors import SamlError
@@ -174,7 +174,7 @@ def fetch_metadata(
 def register_from_metadata(
     xml: bytes, name: str = "", rule_set: str = ""
 ) -> tuple[ServiceProvider, bool]:
-    """Create or update the SP the metadata describes; its ACS list is replaced.
+    """Create or update the SP the metadata describes; its ACS and SLO lists are replaced.
 
     With a rule set (such as aws-identity-center), the SP also takes that set's
     settings and rules: the Identity Center preset is its downloaded metadata plus this.
@@ -217,6 +217,17 @@ def register_from_metadata(
                 is_default=endpoint.is_default,
             ),
             what=f"ACS {endpoint.location[:200]}",
+        ).save()
+    sp.logout_endpoints.all().delete()
+    for logout in described.single_logout_services:
+        _validated(
+            SingleLogoutService(
+                service_provider=sp,
+                binding=logout.binding,
+                location=logout.location,
+                response_location=logout.response_location,
+            ),
+            what=f"SingleLogoutService {logout.location[:200]}",
         ).save()
     if created and not rule_set:
         rule_set = DEFAULT_RULE_SET

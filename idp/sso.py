@@ -26,7 +26,19 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing as django_signing
 from lxml import etree
 
-from . import audit, authn_context, cache, claims, clock, faults, identity, keys, replay, scenarios
+from . import (
+    audit,
+    authn_context,
+    cache,
+    claims,
+    clock,
+    faults,
+    identity,
+    keys,
+    participants,
+    replay,
+    scenarios,
+)
 from .models import MAX_REQUEST_MAX_AGE, AuditEvent, ServiceProvider
 from .saml import authn_requests, aws, bindings, ecp, responses, signing
 from .saml import constants as c
@@ -139,9 +151,9 @@ def _endpoints(sp: ServiceProvider) -> list[Endpoint]:
 
 
 class UncheckableSignature(SamlError):
-    def __init__(self, sp: ServiceProvider):
+    def __init__(self, sp: ServiceProvider, what: str = "AuthnRequest"):
         super().__init__(
-            "The AuthnRequest is signed, but this IdP cannot check the signature",
+            f"The {what} is signed, but this IdP cannot check the signature",
             f"No signing certificate is registered for {sp}, so the signature proves nothing "
             "and the request is refused rather than trusted.",
             "Register the SP's signing certificate (re-import its metadata, or paste it in the "
@@ -150,19 +162,22 @@ class UncheckableSignature(SamlError):
         )
 
 
-def _verified(sp: ServiceProvider, signed: bool, verify: Callable[[str], None]) -> bool:
+def verified_signature(
+    sp: ServiceProvider, signed: bool, verify: Callable[[str], None], what: str = "AuthnRequest"
+) -> bool:
     """Whether the request carries a signature that verified. One that is present verifies,
-    or the request is refused; it is treated as absent only if the SP is set up that way."""
+    or the request is refused; it is treated as absent only if the SP is set up that way.
+    Single logout (slo.py) judges LogoutRequests and LogoutResponses by the same rules."""
     certificate = sp.request_certificate.strip()
     if signed and certificate:
         verify(certificate)
         return True
     if signed and not sp.ignore_unverifiable_signatures:
-        raise UncheckableSignature(sp)
+        raise UncheckableSignature(sp, what)
     if sp.require_signed_requests:
         raise SamlError(
-            "The AuthnRequest is not signed",
-            f"{sp} is configured to accept signed AuthnRequests only.",
+            f"The {what} is not signed",
+            f"{sp} is configured to accept signed requests only.",
             "Turn on request signing at the SP, or clear 'require signed requests' in the admin.",
         )
     return False
@@ -256,7 +271,7 @@ def receive_redirect(raw_query: str) -> PendingRequest:
                 "The query names a signature algorithm but carries no Signature.",
                 "Send both Signature and SigAlg, or neither.",
             )
-    _verified(
+    verified_signature(
         sp,
         signed,
         lambda certificate: signing.verify_detached(
@@ -288,7 +303,7 @@ def _receive_xml(
     # The allow-list runs before anything canonicalises, whatever the SP's settings.
     signature = signing.enveloped_signature(root)
     request, sp = _parse(xml, endpoint)
-    _verified(
+    verified_signature(
         sp,
         signature is not None,
         lambda certificate: signing.verify_enveloped(root, certificate),
@@ -517,6 +532,18 @@ def _issue(
     else:
         findings += oversize
     faults.remember_sent(sp.entity_id, scenarios.Earlier(context.response_id, context.assertion_id))
+    if flow != MINT:  # a mint's one-off session has no browser to sign out
+        participants.record(
+            participants.Participant(
+                auth.session_index,
+                username,
+                sp.entity_id,
+                release.name_id.value,
+                release.name_id.format,
+                release.name_id.sp_name_qualifier,
+            ),
+            now,
+        )
     _audit(
         flow,
         sp.entity_id,

@@ -1,8 +1,7 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import ecp, mfa_views, picker, views
+from . import ecp, mfa_views, picker, slo_views, views
 from .broker import views as broker
 
 urlpatterns = [
@@ -13,12 +12,15 @@ urlpatterns = [
     path("saml/sso/", views.single_sign_on, name="sso"),
     path("saml/sso/resume/<str:token>/", views.resume_sign_on, name="sso-resume"),
     path("saml/init/", views.idp_initiated, name="idp-initiated"),
+    path("saml/slo/", slo_views.single_logout, name="slo"),
+    path("saml/slo/resume/<str:token>/", slo_views.resume_logout, name="slo-resume"),
+    path("saml/slo/continue/<str:round_id>/", slo_views.continue_logout, name="slo-continue"),
     path("saml/ecp/", ecp.single_sign_on, name="ecp"),
     path("accounts/login/", picker.LoginPage.as_view(), name="login"),
     path("accounts/pick/", picker.pick, name="login-pick"),
     path("accounts/login/code/", mfa_views.code, name="login-code"),
     path("accounts/mfa/", mfa_views.enrol, name="mfa"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", slo_views.sign_out, name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("idp.api.urls")),
     path("aws/", include("idp.sts.urls")),

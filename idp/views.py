@@ -10,7 +10,7 @@ from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import authn_context, identity, mfa, mfa_views, portal, sso
+from . import authn_context, identity, mfa, mfa_views, participants, portal, sso
 from .conf import idp_settings
 from .saml.bindings import PostForm
 from .saml.errors import SamlError
@@ -29,6 +29,9 @@ def shows_saml_errors(view):
 
 
 def _post_form(request: HttpRequest, form: PostForm) -> HttpResponse:
+    # The SPs this sign-on reached go into the cookie too: the SLO reads them even before
+    # another worker's batched record is written (participants.py).
+    participants.keep_in_session(request.session)
     response = render(request, "saml/post_form.html", {"form": form})
     response["Cache-Control"] = "no-store"
     return response

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from . import audit, cache, clock, keys, replay, sessions
+from . import audit, cache, clock, keys, participants, replay, sessions, slo
 from .sts import state as sts_state
 
 logger = logging.getLogger("fedmock.watcher")
@@ -24,8 +24,8 @@ _last_prune = float("-inf")
 
 
 def prune_expired() -> None:
-    """Drop answered-request claims, session revocations and STS credentials that can no
-    longer matter."""
+    """Drop answered-request claims, session revocations, SLO session records and logout
+    rounds, and STS credentials that can no longer matter."""
     global _last_prune
     if time.monotonic() - _last_prune < PRUNE_EVERY_SECONDS:
         return
@@ -33,6 +33,8 @@ def prune_expired() -> None:
     now = timezone.now()
     replay.prune(now)
     sessions.prune(now)
+    participants.prune(clock.now())  # stamped on the IdP's clock, as the audit is
+    slo.prune(clock.now())
     # Their expiry was stamped on the IdP's clock (IDP_CLOCK_OFFSET), so judged by it.
     sts_state.prune_credentials(clock.now())
 

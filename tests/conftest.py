@@ -3,7 +3,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from idp import cache, faults, keys, sessions
+from idp import cache, faults, keys, participants, sessions
 from idp.saml import signing
 
 
@@ -22,11 +22,13 @@ def certs_dir(settings, tmp_path):
     cache.forget()
     sessions.forget()
     faults.forget_last_sent()  # replayed-id's memory: IDs from a database that is gone
+    participants.forget()  # SLO session records buffered for a database that is gone
     yield settings.IDP_CERTS_DIR
     keys.forget_cached_keys()
     cache.forget()
     sessions.forget()
     faults.forget_last_sent()
+    participants.forget()
 
 
 @pytest.fixture

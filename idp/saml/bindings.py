@@ -4,18 +4,20 @@ import base64
 import binascii
 import zlib
 from dataclasses import dataclass
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlencode
 
+from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 
 from .errors import SamlError
+from .signing import SIGNATURE_HASHES
 
 # A SAMLRequest is a few kilobytes; these bounds leave ample room while refusing
 # decompression bombs and deep nesting before any parsing cost is paid.
 MAX_ENCODED_MESSAGE = 64 * 1024
 MAX_INFLATED_MESSAGE = 256 * 1024
 MAX_RELAY_STATE = 1024
-REDIRECT_PARAMETERS = ("SAMLRequest", "RelayState", "SigAlg", "Signature")
+REDIRECT_PARAMETERS = ("SAMLRequest", "SAMLResponse", "RelayState", "SigAlg", "Signature")
 
 _PARSER = etree.XMLParser(
     resolve_entities=False,
@@ -102,7 +104,9 @@ def redirect_parameters(raw_query: str) -> tuple[dict[str, str], bytes]:
                 "Send the URL exactly as the service provider built it.",
             )
         raw[name] = value
-    signed = "&".join(f"{n}={raw[n]}" for n in ("SAMLRequest", "RelayState", "SigAlg") if n in raw)
+    signed = "&".join(
+        f"{n}={raw[n]}" for n in ("SAMLRequest", "SAMLResponse", "RelayState", "SigAlg") if n in raw
+    )
     return {name: unquote_plus(value) for name, value in raw.items()}, signed.encode()
 
 
@@ -164,3 +168,30 @@ def post_form(acs_url: str, saml_response: bytes, relay_state: str = "") -> Post
     if relay_state:
         fields["RelayState"] = relay_state
     return PostForm(action=acs_url, fields=fields)
+
+
+def redirect_url(
+    location: str,
+    field: str,
+    xml: bytes,
+    relay_state: str = "",
+    key=None,
+    signature_algorithm: str = "",
+) -> str:
+    """HTTP-Redirect out: the URL carrying the deflated message, signed if a key is given.
+
+    The detached signature covers `field=…&RelayState=…&SigAlg=…` exactly as the URL
+    spells them (SAML bindings §3.4.4.1), so the octets are built once and reused.
+    `key` is a signing.KeyMaterial.
+    """
+    pairs = [(field, encode_redirect(xml))]
+    if relay_state:
+        pairs.append(("RelayState", relay_state))
+    if key is not None:
+        pairs.append(("SigAlg", signature_algorithm))
+    query = urlencode(pairs)
+    if key is not None:
+        hash_type = SIGNATURE_HASHES[signature_algorithm]
+        signature = key.private_key.sign(query.encode(), padding.PKCS1v15(), hash_type())
+        query += "&" + urlencode({"Signature": base64.b64encode(signature).decode("ascii")})
+    return f"{location}{'&' if '?' in location else '?'}{query}"

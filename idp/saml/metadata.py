@@ -49,6 +49,16 @@ class SpMetadata:
     authn_requests_signed: bool
     want_assertions_signed: bool
     requested_attributes: tuple[RequestedAttribute, ...] = ()
+    single_logout_services: tuple["LogoutEndpoint", ...] = ()
+
+
+@dataclass(frozen=True)
+class LogoutEndpoint:
+    """An md:SingleLogoutService of an SP (HTTP-Redirect or HTTP-POST)."""
+
+    binding: str
+    location: str
+    response_location: str = ""
 
 
 def idp_metadata(
@@ -60,11 +70,14 @@ def idp_metadata(
     cache_duration: str = "",
     signer: KeyMaterial | None = None,
     ecp_url: str = "",
+    slo_url: str = "",
 ) -> bytes:
     """An EntityDescriptor with one IDPSSODescriptor; one KeyDescriptor per certificate.
 
     With a signer, the document carries an enveloped signature of its own. With an
     ecp_url, a SingleSignOnService with the SOAP binding: ECP clients look for it there.
+    With an slo_url, SingleLogoutService for HTTP-Redirect and HTTP-POST, where the
+    schema puts it: after the keys, before NameIDFormat (SSODescriptorType).
     """
     root = etree.Element(
         f"{{{c.MD}}}EntityDescriptor", {"entityID": entity_id}, nsmap={"md": c.MD, "ds": c.DS}
@@ -83,6 +96,11 @@ def idp_metadata(
         key_info = etree.SubElement(descriptor, f"{{{c.DS}}}KeyInfo")
         x509_data = etree.SubElement(key_info, f"{{{c.DS}}}X509Data")
         etree.SubElement(x509_data, f"{{{c.DS}}}X509Certificate").text = cert_base64(cert_pem)
+    if slo_url:
+        for binding in (c.BINDING_REDIRECT, c.BINDING_POST):
+            etree.SubElement(
+                idp, f"{{{c.MD}}}SingleLogoutService", {"Binding": binding, "Location": slo_url}
+            )
     for name_id_format in name_id_formats:
         etree.SubElement(idp, f"{{{c.MD}}}NameIDFormat").text = name_id_format
     for binding in (c.BINDING_REDIRECT, c.BINDING_POST):
@@ -228,7 +246,29 @@ def parse_sp_metadata(xml: bytes) -> SpMetadata:
         authn_requests_signed=_true(descriptor.authn_requests_signed),
         want_assertions_signed=_true(descriptor.want_assertions_signed),
         requested_attributes=_requested_attributes(descriptor),
+        single_logout_services=tuple(
+            endpoint
+            for service in descriptor.single_logout_service
+            if (endpoint := _logout_endpoint(service)).binding not in OTHER_SAML_BINDINGS
+        ),
     )
+
+
+def _logout_endpoint(service) -> LogoutEndpoint:
+    """An SP's SingleLogoutService, its URLs checked as ACS locations are."""
+    location = _checked_url((service.location or "").strip(), "A SingleLogoutService Location")
+    response_location = (service.response_location or "").strip()
+    if response_location:
+        response_location = _checked_url(
+            response_location, "A SingleLogoutService ResponseLocation"
+        )
+    if not service.binding:
+        raise SamlError(
+            "A SingleLogoutService has no Binding",
+            f"The endpoint at {location} does not say how it receives logout messages.",
+            f'Add Binding="{c.BINDING_REDIRECT}".',
+        )
+    return LogoutEndpoint(service.binding, location, response_location)
 
 
 def _requested_attributes(descriptor) -> tuple[RequestedAttribute, ...]:
@@ -247,18 +287,17 @@ def _requested_attributes(descriptor) -> tuple[RequestedAttribute, ...]:
     return tuple(found.values())
 
 
-def _endpoint(acs, position: int) -> Endpoint:
-    location = (acs.location or "").strip()
+def _checked_url(location: str, what: str) -> str:
     try:
         parts = urlsplit(location)
         if parts.port == 0:  # .port itself raises for one outside 0-65535
             raise ValueError("port 0")
     except ValueError as error:
         raise SamlError(
-            "An AssertionConsumerService Location is not a valid URL",
+            f"{what} is not a valid URL",
             f"{location[:200]!r}: {error}.",
-            "Use absolute http:// or https:// URLs for ACS locations, with a port from 1 to "
-            "65535 and IPv6 addresses in complete [brackets].",
+            f"Use absolute http:// or https:// URLs for {what.split(' ', 1)[1]}s, with a port "
+            "from 1 to 65535 and IPv6 addresses in complete [brackets].",
         ) from error
     if (
         parts.scheme not in ("http", "https")
@@ -267,10 +306,15 @@ def _endpoint(acs, position: int) -> Endpoint:
         or any(ch in location for ch in ' <>"')
     ):
         raise SamlError(
-            "An AssertionConsumerService Location is not an http(s) URL",
-            f"{location!r} cannot receive an HTTP-POST response.",
-            "Use absolute http:// or https:// URLs for ACS locations.",
+            f"{what} is not an http(s) URL",
+            f"{location!r} cannot receive a SAML message through the browser.",
+            f"Use absolute http:// or https:// URLs for {what.split(' ', 1)[1]}s.",
         )
+    return location
+
+
+def _endpoint(acs, position: int) -> Endpoint:
+    location = _checked_url((acs.location or "").strip(), "An AssertionConsumerService Location")
     if not acs.binding:
         raise SamlError(
             "An AssertionConsumerService has no Binding",
