@@ -14,14 +14,17 @@ from django.utils import timezone
 
 from users.models import User
 
-from . import clock, keys, sso
+from . import clock, keys, participants, slo, sso
 from .models import (
     AssertionConsumerService,
     AuditEvent,
     ClaimRule,
     PersistentNameID,
+    RevokedSession,
     ServiceProvider,
     SigningKey,
+    SingleLogoutService,
+    SpSession,
 )
 from .oidc.models import Client
 from .oidc.preview import id_token_preview
@@ -33,6 +36,14 @@ from .saml.errors import SamlError
 
 class EndpointInline(admin.TabularInline):
     model = AssertionConsumerService
+    extra = 0
+
+
+class LogoutEndpointInline(admin.TabularInline):
+    """The SP's SingleLogoutService endpoints (imported from its metadata): slo.py sends
+    LogoutRequests and LogoutResponses there, HTTP-Redirect preferred."""
+
+    model = SingleLogoutService
     extra = 0
 
 
@@ -214,7 +225,7 @@ class ServiceProviderAdmin(admin.ModelAdmin):
     ]
     list_filter = ["profile", "enabled", "allow_idp_initiated"]
     search_fields = ["name", "entity_id"]
-    inlines = [EndpointInline, ClaimRuleInline]
+    inlines = [EndpointInline, LogoutEndpointInline, ClaimRuleInline]
     readonly_fields = ["metadata_xml", "updated_at"]
     actions = ["apply_rule_set", "preview"]
     fieldsets = [
@@ -625,3 +636,86 @@ class PersistentNameIDAdmin(admin.ModelAdmin):
     list_display = ["user", "service_provider", "value"]
     search_fields = ["user__username", "value"]
     list_filter = ["service_provider"]
+
+
+@admin.register(SpSession)
+class SpSessionAdmin(admin.ModelAdmin):
+    """Which SPs got an assertion in which IdP session (read-only), and a user's open sessions
+    with an "end" button: a real single logout, run through the staff member's browser."""
+
+    list_display = [
+        "username",
+        "session_index",
+        "sp_entity_id",
+        "name_id",
+        "created_at",
+        "ended_at",
+        "open_sessions",
+    ]
+    list_filter = ["sp_entity_id"]
+    search_fields = ["username", "session_index", "sp_entity_id", "name_id"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="open sessions")
+    def open_sessions(self, row: SpSession):
+        from django.utils.html import format_html
+
+        url = reverse("admin:idp_spsession_user", args=[row.username])
+        return format_html('<a href="{}">{}\'s sessions</a>', url, row.username)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("user/<str:username>/", view(self.user_view), name="idp_spsession_user"),
+            path("end/", view(self.end_view), name="idp_spsession_end"),
+        ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        participants.flush()  # this process's batched records first
+        return super().changelist_view(request, extra_context)
+
+    def user_view(self, request, username: str):
+        _require(self.has_view_permission(request))
+        participants.flush()
+        revoked = RevokedSession.objects.values_list("session_index", flat=True)
+        rows = (
+            SpSession.objects.filter(username=username, ended_at__isnull=True)
+            .exclude(session_index__in=revoked)
+            .order_by("session_index", "created_at")
+        )
+        grouped: dict[str, list[SpSession]] = {}
+        for row in rows:
+            grouped.setdefault(row.session_index, []).append(row)
+        return _admin_page(
+            self,
+            request,
+            "admin/idp/spsession/user.html",
+            f"IdP sessions of {username}",
+            username=username,
+            sessions=sorted(grouped.items(), key=lambda item: item[1][0].created_at, reverse=True),
+            can_end=request.user.has_perm("idp.end_session"),
+        )
+
+    def end_view(self, request):
+        """POST only, with the idp.end_session permission: revoke the IdP session at once,
+        then send every SP in it a LogoutRequest through this browser."""
+        _require(request.method == "POST" and request.user.has_perm("idp.end_session"))
+        participants.flush()
+        session_index = request.POST.get("session_index", "")[:64]
+        rows = SpSession.objects.filter(session_index=session_index)
+        username = rows.values_list("username", flat=True).first()
+        if not session_index or username is None:
+            messages.error(request, f"No IdP session {session_index!r} is recorded.")
+            return redirect("admin:idp_spsession_changelist")
+        round_ = slo.end_session(
+            session_index,
+            username,
+            return_url=reverse("admin:idp_spsession_user", args=[username]),
+        )
+        return redirect("slo-continue", round_.id)

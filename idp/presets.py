@@ -72,7 +72,8 @@ RULE_SETS = {
         "AWS preset",
         "The rules fedmock's AWS preset ships with: Role from AWS-<account>-<role> groups "
         "(role ARN first), RoleSessionName the e-mail, SessionDuration 3600 and the "
-        "department and costCenter session tags; persistent opaque NameID.",
+        "department and costCenter session tags; persistent opaque NameID. AWS takes no "
+        "single logout: a logout round skips it (the console session lasts until it expires).",
         AWS_PRESET_RULES,
         AWS_PRESET_SETTINGS,
     ),
@@ -117,7 +118,8 @@ RULE_SETS = {
     "aws-identity-center": RuleSet(
         "AWS IAM Identity Center",
         "NameID is the e-mail in emailAddress format, equal to the provisioned user name "
-        "(R19); department and costCenter go out as AccessControl attributes for ABAC (R20).",
+        "(R19); department and costCenter go out as AccessControl attributes for ABAC (R20). "
+        "It takes no single logout from an external IdP: a logout round skips it.",
         [
             _aws_rule(
                 10,

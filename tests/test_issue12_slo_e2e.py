@@ -72,9 +72,9 @@ def test_sp_initiated_logout_reaches_the_other_sp_and_answers_success(
 ):
     first, second = make_sps(tmp_path, idp_metadata, sign=signed)
     if signed:  # every message the SPs send must verify, not merely be accepted
-        ServiceProvider.objects.filter(entity_id__in=[first.entity_id, second.entity_id]).update(
-            require_signed_requests=True
-        )
+        for sp in ServiceProvider.objects.filter(entity_id__in=[first.entity_id, second.entity_id]):
+            sp.require_signed_requests = True
+            sp.save()  # through save(): the configuration cache follows
     browser = signed_on(Browser(idp_url), first, second)
 
     assert drive(browser, idp_url, [first, second], *first.start_logout(binding)) is None
