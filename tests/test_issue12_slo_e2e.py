@@ -155,3 +155,50 @@ def test_the_portal_sign_out_logs_out_of_every_sp(tmp_path, idp_metadata, idp_ur
     assert "Partly" not in page.text and page.text.count('data-state="logged out"') == 2
     assert not first.signed_in and not second.signed_in
     assert idp_session_is_gone(browser, first)
+
+
+def test_an_sp_with_only_an_http_post_slo_gets_a_signed_posted_request(
+    tmp_path, idp_metadata, idp_url
+):
+    first = LogoutSP(tmp_path / "sp1", idp_metadata, "sp1.example.test")
+    second = LogoutSP(
+        tmp_path / "sp2", idp_metadata, "sp2.example.test", slo_bindings=(BINDING_HTTP_POST,)
+    )
+    for sp in (first, second):
+        sp.register()
+    browser = signed_on(Browser(idp_url), first, second)
+
+    drive(browser, idp_url, [first, second], *first.start_logout(BINDING_HTTP_POST))
+
+    (request,) = second.logout_requests
+    assert request["binding"] == BINDING_HTTP_POST
+    root = message_xml(request["SAMLRequest"], BINDING_HTTP_POST)
+    assert signing.signature_valid(root, idp_certificate(idp_metadata))  # enveloped
+    assert not second.signed_in
+    assert first.logout_response["parsed"].response.status.status_code.status_code is None
+
+
+@pytest.mark.parametrize("binding", [BINDING_HTTP_REDIRECT, BINDING_HTTP_POST])
+def test_a_tampered_signed_logout_request_from_pysaml2_is_refused(
+    tmp_path, idp_metadata, idp_url, binding
+):
+    first, second = make_sps(tmp_path, idp_metadata, sign=True)
+    browser = signed_on(Browser(idp_url), first, second)
+    method, url, fields = first.start_logout(binding)
+    if method == "GET":
+        # One byte of the signed RelayState changed (the query signature covers it).
+        base, _, query = url.partition("?")
+        pairs = dict(piece.split("=", 1) for piece in query.split("&"))
+        relay = pairs.get("RelayState", "")
+        pairs["RelayState"] = (relay[:-1] + ("A" if relay[-1:] != "A" else "B")) or "x"
+        response = browser.get(f"{base}?{'&'.join(f'{k}={v}' for k, v in pairs.items())}")
+    else:
+        xml = base64.b64decode(fields["SAMLRequest"])
+        name = first.name_id.text.encode()
+        assert name in xml  # one byte of the signed NameID changed
+        xml = xml.replace(name, bytes([name[0] ^ 1]) + name[1:])
+        response = browser.post(url, {**fields, "SAMLRequest": base64.b64encode(xml).decode()})
+    assert response.status_code == 400
+    assert "signature is invalid" in response.text
+    assert second.logout_requests == [] and second.signed_in
+    assert not idp_session_is_gone(browser, first)
