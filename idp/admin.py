@@ -257,6 +257,7 @@ class ServiceProviderAdmin(admin.ModelAdmin):
             },
         ),
         ("IdP-initiated", {"fields": ["allow_idp_initiated", "default_relay_state"]}),
+        ("Sign-in strength", {"fields": ["require_mfa"]}),
         (
             "Signed requests",
             {

@@ -23,6 +23,8 @@ NOT_IN_ADMIN: dict[str, str] = {
     "sts.IssuedCredential.session_token": "a secret: on no admin page (idp/sts/admin.py)",
     "oidc.Client.id": "DOT declares its primary key itself, so Django counts it as editable",
     "oidc.Client.authorization_grant_type": "DOT's one grant; grant_types is ours (models.py)",
+    "otp_totp.TOTPDevice.last_t": "django-otp's admin: the last step a code was used in, kept "
+    "by verification so that a code works once",
 }
 # Fields an inline leaves out on purpose, by (parent, inline model).
 NOT_IN_INLINE: dict[tuple[str, str], set[str]] = {

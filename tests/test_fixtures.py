@@ -688,7 +688,8 @@ def test_statements_do_not_grow_with_the_number_of_users(db):
         assert UserAttribute.objects.count() == 3 * users
     assert counts[100] == counts[1000], counts
     created, unchanged, changed, reset, dumped = counts[1000]
-    assert created <= 30 and unchanged <= 16 and changed <= 20 and dumped <= 10, counts
+    # dumped: 11 since the TOTP devices (one query for all users).
+    assert created <= 30 and unchanged <= 16 and changed <= 20 and dumped <= 11, counts
 
 
 def test_a_staff_operator_survives_every_reset(db):

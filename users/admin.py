@@ -23,8 +23,37 @@ class MembershipInline(admin.TabularInline):
 class UserAdmin(DjangoUserAdmin):
     inlines = [AttributeInline, MembershipInline]
     list_display = ["username", "email", "first_name", "last_name", "is_active", "is_staff"]
-    list_filter = ["is_active", "is_staff", "directory_groups"]
+    list_filter = ["is_active", "is_staff", "authn_method", "directory_groups"]
     search_fields = ["username", "email", "first_name", "last_name", "attributes__value"]
+    fieldsets = [
+        *DjangoUserAdmin.fieldsets,
+        ("Sign-in (SAML authentication context)", {"fields": ["authn_method", "totp"]}),
+    ]
+    readonly_fields = ["totp"]
+    actions = ["remove_totp"]
+
+    @admin.display(description="TOTP second factor")
+    def totp(self, user: User) -> str:
+        from idp import mfa
+
+        if mfa.enrolled(user):
+            return (
+                "Enrolled: every password sign-in asks for a code. To remove it, select the "
+                "user in the list and run 'Remove TOTP devices'."
+            )
+        return (
+            "Not enrolled (the user enrols at /accounts/mfa/; fixtures and the API provision one)."
+        )
+
+    @admin.action(
+        description="Remove TOTP devices (sign-in by password alone again)",
+        permissions=["change"],
+    )
+    def remove_totp(self, request, queryset):
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        removed = TOTPDevice.objects.filter(user__in=queryset).delete()[0]
+        self.message_user(request, f"Removed {removed} TOTP device(s).")
 
 
 class GroupForm(forms.ModelForm):

@@ -11,7 +11,7 @@ from django.db import transaction
 from oauth2_provider.generators import generate_client_secret
 from rest_framework import exceptions, serializers
 
-from idp import cache
+from idp import cache, mfa
 from idp.api.errors import FindingSerializer
 from idp.models import AssertionConsumerService, ClaimRule, ServiceProvider
 from idp.oidc.models import SCOPES, Client, default_grants, default_scopes
@@ -124,6 +124,7 @@ USER_DEFAULTS = {
     "first_name": "",
     "last_name": "",
     "is_active": True,
+    "authn_method": User.AuthnMethod.PASSWORD,
     "attributes": {},
     "directory_groups": [],
 }
@@ -150,6 +151,19 @@ class UserSerializer(serializers.ModelSerializer):
     effective_groups = serializers.SerializerMethodField(
         help_text="Every group the user is in, directly or through nesting (what claim rules see)."
     )
+    totp_secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=200,
+        help_text="Write-only: a base32 TOTP secret (RFC 6238, 6 digits, 30 s, SHA-1) that "
+        "provisions a confirmed device, replacing any other, so that tests can compute codes. "
+        "After it, every password sign-in asks for a code. An empty string removes the device.",
+    )
+    mfa_enrolled = serializers.SerializerMethodField(
+        help_text="Whether the user has a confirmed TOTP device (a code after every password)."
+    )
 
     class Meta:
         model = User
@@ -162,6 +176,9 @@ class UserSerializer(serializers.ModelSerializer):
             "is_staff",
             "is_superuser",
             "password",
+            "authn_method",
+            "totp_secret",
+            "mfa_enrolled",
             "attributes",
             "groups",
             "effective_groups",
@@ -179,6 +196,17 @@ class UserSerializer(serializers.ModelSerializer):
     def get_effective_groups(self, user: User) -> list[str]:
         direct = {group.pk for group in user.directory_groups.all()}
         return _graph(self.context).names_for(direct) if direct else []
+
+    def get_mfa_enrolled(self, user: User) -> bool:
+        return any(device.confirmed for device in user.totpdevice_set.all())
+
+    def validate_totp_secret(self, text: str) -> bytes | str:
+        if text == "":
+            return ""
+        try:
+            return mfa.secret_from_base32(text)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
 
     def validate_password(self, password: str) -> str:
         try:
@@ -215,6 +243,7 @@ class UserSerializer(serializers.ModelSerializer):
         attributes = validated.pop("attributes", None)
         groups = validated.pop("directory_groups", None)
         password = validated.pop("password", None)
+        totp_secret = validated.pop("totp_secret", None)
         for field, value in validated.items():
             setattr(user, field, value)
         if password is not None:
@@ -237,6 +266,10 @@ class UserSerializer(serializers.ModelSerializer):
                 cache.bump()  # bulk_create sends no post_save
             if groups is not None:
                 user.directory_groups.set(groups)
+            if totp_secret == "":
+                mfa.remove(user)
+            elif totp_secret is not None:
+                mfa.provision(user, totp_secret)
         # Fresh related objects for the answer, not the prefetched ones read before the write.
         if hasattr(user, "_prefetched_objects_cache"):
             user._prefetched_objects_cache.clear()

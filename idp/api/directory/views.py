@@ -146,7 +146,9 @@ PUT_NOTE = "PUT replaces: omitted fields take their defaults (lists and maps emp
 class UserViewSet(DirectoryViewSet):
     """Directory users. Accounts with admin rights are changed only with a superuser's token."""
 
-    queryset = User.objects.prefetch_related("attributes", "directory_groups").order_by("username")
+    queryset = User.objects.prefetch_related(
+        "attributes", "directory_groups", "totpdevice_set"
+    ).order_by("username")
     serializer_class = s.UserSerializer
     lookup_field = "username"
     noun = "user"

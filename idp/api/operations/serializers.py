@@ -53,6 +53,15 @@ class SignOnRequest(serializers.Serializer):
         help_text="the instant the response is issued at (ISO 8601; no zone means UTC); "
         "default: the IdP's clock",
     )
+    authn_context = serializers.CharField(
+        max_length=MAX_NAME,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="how the user signed in, stated as AuthnContextClassRef: a class URI or short "
+        "name (unspecified, Password, PasswordProtectedTransport, Kerberos, X509, MFA); "
+        "default: PasswordProtectedTransport. An SP that requires MFA takes only MFA",
+    )
 
 
 class SignOnResponse(serializers.Serializer):

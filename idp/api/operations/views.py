@@ -54,6 +54,7 @@ class SignOns(APIView):
             in_response_to=data["in_response_to"] or None,
             scenario=data["scenario"] or None,
             now=data["now"],
+            authn_context_class=data["authn_context"],
         )
         return Response(s.SignOnResponse(minted).data, status=status.HTTP_201_CREATED)
 

@@ -34,6 +34,12 @@ class Command(BaseCommand):
             "--now", type=instant, help="issue it as of this ISO 8601 instant (default: now)"
         )
         parser.add_argument(
+            "--authn-context",
+            default="",
+            help="how the user signed in: a class URI or short name (Password, X509, Kerberos, "
+            "MFA, ...); default PasswordProtectedTransport",
+        )
+        parser.add_argument(
             "--format",
             choices=["base64", "xml", "json"],
             default="base64",
@@ -50,6 +56,7 @@ class Command(BaseCommand):
                 in_response_to=in_response_to,
                 scenario=scenario,
                 now=now,
+                authn_context_class=options["authn_context"],
             )
         except SamlError as error:
             line = " ".join(f"{error.title}. {error.detail} {error.hint}".split())
