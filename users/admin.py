@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 
 from .models import Group, User, UserAttribute
@@ -81,3 +83,22 @@ class GroupAdmin(admin.ModelAdmin):
     @admin.display(description="direct members", ordering="direct_members")
     def member_count(self, group: Group) -> int:
         return group.direct_members
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's own password form asks for no code, so a user with a TOTP device is sent
+    to the login page (password, then the code) and comes back to the admin signed in."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        from idp import mfa
+
+        if mfa.enrolled(user):
+            raise ValidationError(
+                "This user has a TOTP second factor, which this form does not ask for. Sign "
+                "in at /accounts/login/?next=/admin/ (password, then the code).",
+                code="mfa_required",
+            )
+
+
+admin.site.login_form = AdminLoginForm
