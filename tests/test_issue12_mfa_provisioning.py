@@ -214,3 +214,12 @@ def test_the_admin_shows_and_clears_totp_and_edits_require_mfa(demo, admin_clien
         'name="require_mfa"'
         in admin_client.get(f"/admin/idp/serviceprovider/{sp.pk}/change/").content.decode()
     )
+
+
+def test_require_mfa_is_an_sp_setting_in_the_api(demo):
+    root = client_for(User.objects.get(username="admin"))
+    path = "/api/v1/service-providers/urn:amazon:webservices"
+    assert root.get(path).json()["require_mfa"] is False
+    changed = root.patch(path, {"require_mfa": True}, format="json")
+    assert changed.status_code == 200 and changed.json()["require_mfa"] is True
+    assert ServiceProvider.objects.get(entity_id=aws.AUDIENCE).require_mfa

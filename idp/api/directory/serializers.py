@@ -371,6 +371,7 @@ SP_SETTINGS = [
     "assertion_lifetime",
     "allow_idp_initiated",
     "default_relay_state",
+    "require_mfa",  # no assertion without a password and a TOTP code (idp/mfa.py)
     "request_certificate",
     "require_signed_requests",
     "ignore_unverifiable_signatures",
