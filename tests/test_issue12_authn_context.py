@@ -129,3 +129,78 @@ def test_classes_by_short_name(text, found):
 def test_unknown_class_names_are_refused_in_words(text):
     with pytest.raises(ValueError, match="is not an authentication context class"):
         ac.parse_class(text)
+
+
+# --- parsing RequestedAuthnContext (idp/saml/authn_requests.py) ------------------------
+
+
+def authn_request(requested: str) -> bytes:
+    return (
+        '<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+        'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0" '
+        'IssueInstant="2030-01-01T00:00:00Z"><saml:Issuer>https://sp.example</saml:Issuer>'
+        f"{requested}</samlp:AuthnRequest>"
+    ).encode()
+
+
+def class_refs(*refs: str) -> str:
+    return "".join(f"<saml:AuthnContextClassRef>{ref}</saml:AuthnContextClassRef>" for ref in refs)
+
+
+@pytest.mark.parametrize(
+    ("element", "expected"),
+    [
+        ("", None),
+        (
+            f"<samlp:RequestedAuthnContext>{class_refs(X509, PPT)}</samlp:RequestedAuthnContext>",
+            Requested(ac.Comparison.EXACT, (X509, PPT)),
+        ),
+        (
+            '<samlp:RequestedAuthnContext Comparison="better">'
+            f"{class_refs(' ' + PPT + ' ')}</samlp:RequestedAuthnContext>",
+            Requested(ac.Comparison.BETTER, (PPT,)),
+        ),
+        (
+            "<samlp:RequestedAuthnContext><saml:AuthnContextDeclRef>urn:d"
+            "</saml:AuthnContextDeclRef></samlp:RequestedAuthnContext>",
+            Requested(ac.Comparison.EXACT, (), ("urn:d",)),
+        ),
+    ],
+)
+def test_requested_authn_context_is_parsed(element, expected):
+    from idp.saml import authn_requests
+
+    assert authn_requests.parse(authn_request(element)).requested_authn_context == expected
+
+
+@pytest.mark.parametrize(
+    ("element", "words"),
+    [
+        (
+            f'<samlp:RequestedAuthnContext Comparison="atleast">{class_refs(PPT)}'
+            "</samlp:RequestedAuthnContext>",
+            "unknown Comparison",
+        ),
+        ("<samlp:RequestedAuthnContext></samlp:RequestedAuthnContext>", "no class"),
+        (
+            f"<samlp:RequestedAuthnContext>{class_refs(*[PPT] * 21)}</samlp:RequestedAuthnContext>",
+            "too many",
+        ),
+        (
+            f"<samlp:RequestedAuthnContext>{class_refs('')}</samlp:RequestedAuthnContext>",
+            "invalid reference",
+        ),
+        (
+            f"<samlp:RequestedAuthnContext>{class_refs('x' * 1025)}</samlp:RequestedAuthnContext>",
+            "invalid reference",
+        ),
+    ],
+)
+def test_a_malformed_requested_authn_context_is_refused_in_words(element, words):
+    from idp.saml import authn_requests
+    from idp.saml.errors import SamlError
+
+    with pytest.raises(SamlError) as refused:
+        authn_requests.parse(authn_request(element))
+    assert words in refused.value.title and refused.value.hint
+    assert refused.value.status == 400
