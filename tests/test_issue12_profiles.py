@@ -275,6 +275,7 @@ def _by_admin_add(tmp_path, metadata: bytes) -> None:
             "endpoints",
             {"location": SP_ACS, "binding": c.BINDING_POST, "index": 0, "is_default": "on"},
         ),
+        ("logout_endpoints", {}),  # the SP's SingleLogoutService inline (issue 12 part S)
         ("rules", {}),
     ):
         data.update({f"{prefix}-TOTAL_FORMS": 1 if extra else 0, f"{prefix}-INITIAL_FORMS": 0})

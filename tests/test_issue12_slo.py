@@ -583,3 +583,32 @@ def test_the_mint_records_no_participant(demo, settings):
     sso.mint("alice", "urn:amazon:webservices")
     participants.flush()
     assert not SpSession.objects.exists()
+
+
+def test_the_watcher_prunes_old_records_and_expired_rounds(db, settings):
+    settings.SESSION_COOKIE_AGE = 3600
+    now = clock.now()
+    hour = datetime.timedelta(hours=1)
+    for name, created, ended in (
+        ("open-fresh", now, None),
+        ("open-old", now - 2 * hour, None),
+        ("ended-lately", now - hour / 2, now - datetime.timedelta(minutes=5)),
+        ("ended-long-ago", now - hour / 2, now - 2 * hour),
+    ):
+        SpSession.objects.create(
+            session_index=name,
+            username="u",
+            sp_entity_id=SP1,
+            name_id="n",
+            created_at=created,
+            ended_at=ended,
+        )
+    for name, expires in (("live", now + hour), ("gone", now - hour)):
+        LogoutRound.objects.create(id=name, expires_at=expires)
+
+    participants.prune(now)
+    slo.prune(now)
+
+    kept = set(SpSession.objects.values_list("session_index", flat=True))
+    assert kept == {"open-fresh", "ended-lately"}
+    assert list(LogoutRound.objects.values_list("id", flat=True)) == ["live"]
