@@ -169,8 +169,7 @@ def _requested_authn_context(element) -> authn_context.Requested | None:
     if any(not ref or len(ref) > 1024 or not ref.isprintable() for ref in class_refs + decl_refs):
         raise SamlError(
             "RequestedAuthnContext holds an invalid reference",
-            "A class reference is empty, longer than 1024 characters or holds control "
-            "characters.",
+            "A class reference is empty, longer than 1024 characters or holds control characters.",
             "Send class references such as "
             "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport.",
         )
