@@ -55,6 +55,8 @@ class ReceivedLogout:
     name_id_format: str = ""
     sp_name_qualifier: str = ""
     session_indexes: tuple[str, ...] = ()
+    # A verified signature proves the SP sent it; unsigned, anyone may have written it.
+    signed: bool = False
 
     def to_token(self) -> str:
         return django_signing.dumps(asdict(self), salt=_TOKEN_SALT, compress=True)
@@ -160,7 +162,9 @@ def _checked_request(request: logout.LogoutRequest, now: datetime.datetime) -> S
     return sp
 
 
-def _received(request: logout.LogoutRequest, sp: ServiceProvider, relay_state: str):
+def _received(
+    request: logout.LogoutRequest, sp: ServiceProvider, relay_state: str, signed: bool
+) -> ReceivedLogout:
     received = ReceivedLogout(
         sp_entity_id=sp.entity_id,
         request_id=request.id,
@@ -169,6 +173,7 @@ def _received(request: logout.LogoutRequest, sp: ServiceProvider, relay_state: s
         name_id_format=request.name_id.format,
         sp_name_qualifier=request.name_id.sp_name_qualifier,
         session_indexes=request.session_indexes,
+        signed=signed,
     )
     _audit(
         AuditEvent.Outcome.RECEIVED,
@@ -196,10 +201,10 @@ def receive_request_redirect(raw_query: str, now: datetime.datetime | None = Non
         _no_xml_signature(request.is_signed, "LogoutRequest")
         sp = _checked_request(request, now)
         signed, verify = _detached_verifier(fields, signed_octets, "LogoutRequest")
-        verified_signature(sp, signed, verify, "LogoutRequest")
+        verified = verified_signature(sp, signed, verify, "LogoutRequest")
     except SamlError as error:
         raise _refused(error, issuer, request_id) from None
-    return _received(request, sp, relay_state)
+    return _received(request, sp, relay_state, verified)
 
 
 def receive_request_post(fields: Mapping[str, str], now: datetime.datetime | None = None):
@@ -214,7 +219,7 @@ def receive_request_post(fields: Mapping[str, str], now: datetime.datetime | Non
         request = logout.parse_request(xml)
         issuer, request_id = request.issuer, request.id
         sp = _checked_request(request, now)
-        verified_signature(
+        verified = verified_signature(
             sp,
             signature is not None,
             lambda certificate: signing.verify_enveloped(root, certificate),
@@ -222,7 +227,7 @@ def receive_request_post(fields: Mapping[str, str], now: datetime.datetime | Non
         )
     except SamlError as error:
         raise _refused(error, issuer, request_id) from None
-    return _received(request, sp, relay_state)
+    return _received(request, sp, relay_state, verified)
 
 
 def receive_response_redirect(raw_query: str) -> str:
@@ -404,13 +409,17 @@ def start_from_sp(
 
     The session ended is the LogoutRequest's SessionIndex if this IdP issued it to that SP
     for that NameID; else the browser's session, if the SP got that NameID in it; else the
-    newest open session in which it did (a sign-out from another browser).
+    newest open session in which it did (a sign-out from another browser). Only a request
+    whose signature verified may end a session other than the browser's own: an unsigned
+    one is anyone's to write, and NameIDs (emails) and SessionIndexes (seen by every SP of
+    the session) are no secrets. The SP then learns, by PartialLogout, what was left open.
     """
     now = now or clock.now()
     _claim(received, now)
     key = (received.sp_entity_id, received.name_id)
     in_cookie = any(p.key == key for p in cookie) and cookie_session_index
-    known = participants.sessions_of(*key)
+    elsewhere = participants.sessions_of(*key)
+    known = elsewhere if received.signed else []
     if in_cookie and cookie_session_index not in known:
         known.append(cookie_session_index)
     named = [index for index in received.session_indexes if index in known]
@@ -427,8 +436,17 @@ def start_from_sp(
     }
     if not session_index:
         # Nothing to end: the SP still gets its answer (core §3.7.3.2: a session unknown
-        # to the IdP is logged out already).
+        # to the IdP is logged out already), partial if an unsigned request named one.
         round_ = _new_round(username, "", [], now, initiator)
+        if elsewhere:
+            round_.participants = [_left_open(received, len(elsewhere))]
+            round_.save(update_fields=["participants"])
+            _audit(
+                AuditEvent.Outcome.REFUSED,
+                received.sp_entity_id,
+                request_id=received.request_id,
+                detail=round_.participants[0]["detail"],
+            )
         return Started(round_.id, "")
     owner = username if session_index == cookie_session_index else ""
     round_ = end_session(
@@ -440,6 +458,22 @@ def start_from_sp(
         initiator=initiator,
     )
     return Started(round_.id, session_index)
+
+
+def _left_open(received: ReceivedLogout, count: int) -> dict:
+    """The round's record of IdP sessions an unsigned request could not end."""
+    return {
+        "sp": received.sp_entity_id,
+        "name_id": received.name_id,
+        "format": received.name_id_format,
+        "sp_name_qualifier": received.sp_name_qualifier,
+        "session_index": "",
+        "state": SKIPPED,
+        "detail": f"{count} IdP session(s) of this NameID left open: an unsigned "
+        "LogoutRequest ends only the session of the browser that brings it (sign "
+        "LogoutRequests at the SP and register its certificate to end them from anywhere)",
+        "request_id": "",
+    }
 
 
 def _claim(received: ReceivedLogout, now: datetime.datetime) -> None:

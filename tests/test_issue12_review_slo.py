@@ -1,0 +1,78 @@
+"""Issue 12 review of single logout: what a hostile sender can end, and how."""
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import Client
+
+from idp.models import RevokedSession
+from idp.saml import bindings, logout
+
+from . import test_issue12_slo as slo_tests
+from .test_issue12_slo import SP1, SP2, issued_name_id, logout_request, redirect_query, sign_on
+
+sps, sp_key = slo_tests.sps, slo_tests.sp_key  # the SLO tests' fixtures
+
+
+def answer_to_sp1(response) -> logout.LogoutResponse:
+    """Follow the IdP's redirects to the LogoutResponse it sends SP 1."""
+    client = Client()
+    while urlsplit(response["Location"]).netloc in ("", "testserver"):
+        response = client.get(response["Location"])
+        assert response.status_code in (302, 303), response.content[:300]
+    assert urlsplit(response["Location"]).netloc == "sp1.example.test"  # no other SP asked
+    query = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
+    return logout.parse_response(bindings.decode_redirect(query["SAMLResponse"], "SAMLResponse"))
+
+
+@pytest.mark.parametrize("names_session_index", [False, True])
+def test_an_unsigned_logout_request_from_another_browser_ends_no_session(
+    client, sps, names_session_index
+):
+    """Anyone can write an unsigned LogoutRequest: it may end the session of the browser
+    that brings it, never one found by NameID (an email address is no secret) or by a
+    SessionIndex that every SP of the session has seen."""
+    index = sign_on(client, SP1, SP2)
+    forged = logout_request(issued_name_id(index, SP1), index if names_session_index else "")
+
+    response = Client().get(f"/saml/slo/?{redirect_query(forged)}")  # no IdP cookie
+
+    assert response.status_code == 303
+    answer = answer_to_sp1(response)
+    assert not RevokedSession.objects.filter(session_index=index).exists()
+    assert client.get("/saml/init/", {"sp": SP2}).status_code == 200  # still signed in
+    # The SP is told that the IdP session it named lives on, not a plain Success.
+    assert answer.succeeded and answer.sub_status == logout.STATUS_PARTIAL_LOGOUT
+
+
+def test_an_unsigned_logout_request_in_another_users_browser_ends_neither_session(client, sps):
+    alice = sign_on(client, SP1)
+    bob_browser = Client()
+    bob = sign_on(bob_browser, SP1, username="bob")
+    forged = logout_request(issued_name_id(alice, SP1), alice)
+
+    answer_to_sp1(bob_browser.get(f"/saml/slo/?{redirect_query(forged)}"))
+
+    assert not RevokedSession.objects.filter(session_index__in=[alice, bob]).exists()
+
+
+def test_a_signed_logout_request_from_another_browser_still_ends_the_named_session(
+    client, sps, sp_key
+):
+    index = sign_on(client, SP1, SP2)
+    signed = redirect_query(logout_request(issued_name_id(index, SP1)), key=sp_key)
+
+    answer_to_sp1_or_sp2 = Client().get(f"/saml/slo/?{signed}")
+
+    assert answer_to_sp1_or_sp2.status_code == 303
+    assert RevokedSession.objects.filter(session_index=index).exists()
+
+
+def test_an_unsigned_logout_request_ends_the_session_of_the_browser_that_brings_it(client, sps):
+    index = sign_on(client, SP1)
+    request = logout_request(issued_name_id(index, SP1))
+
+    answer = answer_to_sp1(client.get(f"/saml/slo/?{redirect_query(request)}"))
+
+    assert RevokedSession.objects.filter(session_index=index).exists()
+    assert answer.succeeded and answer.sub_status == ""
