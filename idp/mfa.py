@@ -91,8 +91,18 @@ class Check:
     hint: str = ""
 
 
+@transaction.atomic
 def check_code(device: TOTPDevice, code: str) -> Check:
-    """django-otp verifies (drift, one-time use) and throttles; this says what went wrong."""
+    """django-otp verifies (drift, one-time use) and throttles; this says what went wrong.
+    The device is read again under a row lock: django-otp saves last_t without one, so two
+    requests holding the same code (two workers, a double submit) could both pass."""
+    device = TOTPDevice.objects.select_for_update().filter(pk=device.pk).first()
+    if device is None:
+        return Check(
+            False,
+            "This TOTP device was removed meanwhile.",
+            "Start again: sign in, or reload the two-step sign-in page.",
+        )
     allowed, data = device.verify_is_allowed()
     if not allowed:
         until = data.get("locked_until") if data else None
