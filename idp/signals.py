@@ -24,7 +24,10 @@ def password_class(user) -> str:
 def remember_authentication(sender, request, user, **kwargs):
     """When the user proved who they are: ForceAuthn and AuthnStatement need it."""
     request.session[AUTHN_INSTANT] = time.time()
-    request.session[SESSION_INDEX] = "_" + secrets.token_hex(16)
+    # Signing in again in the same session (ForceAuthn, a step-up) keeps its index: the SPs
+    # hold it, and single logout must end this browser's session by it (login() flushes the
+    # session of another user, and a revoked session is ended before, so neither keeps one).
+    request.session.setdefault(SESSION_INDEX, "_" + secrets.token_hex(16))
     request.session[AUTHN_CLASS] = getattr(request, AUTHN_CLASS_ATTRIBUTE, None) or password_class(
         user
     )

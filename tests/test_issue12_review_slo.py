@@ -76,3 +76,39 @@ def test_an_unsigned_logout_request_ends_the_session_of_the_browser_that_brings_
 
     assert RevokedSession.objects.filter(session_index=index).exists()
     assert answer.succeeded and answer.sub_status == ""
+
+
+def sign_in_again(client, username="alice"):
+    """A second password login in the same browser (ForceAuthn, a step-up): the login page."""
+    response = client.post("/accounts/login/", {"username": username, "password": username})
+    assert response.status_code == 302, response.content[:300]
+
+
+def test_a_logout_after_signing_in_again_ends_the_browsers_session_and_reaches_every_sp(
+    client, sps, sp_key
+):
+    first = sign_on(client, SP1)
+    sign_in_again(client)
+    assert client.get("/saml/init/", {"sp": SP2}).status_code == 200
+    # SP 1 asks with the SessionIndex of the assertion it got, signed.
+    request = logout_request(issued_name_id(first, SP1), first)
+
+    to_sp2 = client.get(client.get(f"/saml/slo/?{redirect_query(request, key=sp_key)}")["Location"])
+
+    assert urlsplit(to_sp2["Location"]).netloc == "sp2.example.test"  # SP 2 is told too
+    assert client.get("/saml/init/", {"sp": SP2}).status_code == 302  # to the login page
+
+
+def test_the_portal_sign_out_after_signing_in_again_names_each_sps_own_session_index(client, sps):
+    first = sign_on(client, SP1)
+    sign_in_again(client)
+    assert client.get("/saml/init/", {"sp": SP2}).status_code == 200
+    continue_url = client.post("/accounts/logout/")["Location"]
+
+    sent = {}
+    for _ in range(2):
+        location = urlsplit(client.get(continue_url)["Location"])
+        query = {k: v[0] for k, v in parse_qs(location.query).items()}
+        sent[location.netloc] = logout.parse_request(bindings.decode_redirect(query["SAMLRequest"]))
+    assert sent["sp1.example.test"].session_indexes == (first,)  # as in SP 1's assertion
+    assert client.get("/saml/init/", {"sp": SP1}).status_code == 302
