@@ -112,7 +112,9 @@ class Satisfied:
 @dataclass(frozen=True)
 class StepUp:
     reason: str
-    class_ref: str  # the strongest sign-in (or enrolment) whose class meets the request
+    # The weakest sign-in (or enrolment) whose class meets the request: a picked session
+    # asked for a password is sent to the password form, not made to enrol a TOTP device.
+    class_ref: str
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ def decide(
     ]
     if reachable:
         now = f" (this sign-in was {short_name(performed_now)})" if performed_now else ""
-        return StepUp(f"it needs {wanted}{now}.", reachable[-1])
+        return StepUp(f"it needs {wanted}{now}.", reachable[0])
     done = f"This sign-in was {short_name(performed_now)}; " if performed_now else ""
     can = " or ".join(short_name(ref) for ref in sorted(achievable, key=STRENGTH.get)) or "none"
     return Unmeetable(f"The request needs {wanted}. {done}this user can sign in with: {can}.")

@@ -4,10 +4,13 @@ Codes are computed for the step that contains now (django-otp accepts one step e
 side); no test sleeps or waits on django-otp's throttle."""
 
 import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from idp import authn_context as ac
 from idp import cache, mfa
 from users.models import User
 
+from .agents import Browser, ServiceProvider
 from .test_issue12_mfa import SECRET, code_for
 
 
@@ -31,3 +34,41 @@ def test_two_requests_that_loaded_the_device_cannot_both_spend_one_code(tom):
     assert mfa.check_code(first, code).ok
     replayed = mfa.check_code(second, code)
     assert not replayed.ok and "already used" in replayed.problem
+
+
+# --- a step-up asks for the least that meets the request -----------------------------
+
+
+def test_a_picked_session_asked_for_a_password_steps_up_to_a_password_not_enrolment():
+    requested = ac.Requested(ac.Comparison.MINIMUM, (ac.PASSWORD_PROTECTED_TRANSPORT,))
+    decision = ac.decide(
+        requested, ac.UNSPECIFIED, frozenset({ac.PASSWORD_PROTECTED_TRANSPORT, ac.MFA})
+    )
+    assert decision == ac.StepUp(decision.reason, ac.PASSWORD_PROTECTED_TRANSPORT)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_picked_session_is_sent_to_the_password_form_not_to_enrol(
+    demo, idp_url, tmp_path, settings
+):
+    from saml2.saml import AuthnContextClassRef
+    from saml2.samlp import RequestedAuthnContext
+
+    from idp.conf import idp_settings
+
+    settings.IDP_LOGIN_MODE = "picker"
+    assert idp_settings.IDP_LOGIN_MODE == "picker"
+    sp = ServiceProvider(tmp_path / "sp", Browser(idp_url).get("/saml/metadata/").content)
+    sp.register(tmp_path)
+    browser = Browser(idp_url)
+    page = browser.get("/accounts/login/")
+    token = page.text.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    browser.post("/accounts/pick/", {"csrfmiddlewaretoken": token, "username": "bob"})
+    ask = RequestedAuthnContext(
+        comparison="minimum",
+        authn_context_class_ref=[AuthnContextClassRef(text=ac.PASSWORD_PROTECTED_TRANSPORT)],
+    )
+    _, url = sp.redirect_request(requested_authn_context=ask)
+    step_up = browser.get(url)
+    assert "/accounts/login/" in step_up.url, step_up.url
+    assert not TOTPDevice.objects.filter(user__username="bob").exists()  # nothing enrolled
