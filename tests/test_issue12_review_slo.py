@@ -4,12 +4,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
+from lxml import etree
 
-from idp.models import RevokedSession
-from idp.saml import bindings, logout
+from idp import clock, slo
+from idp.models import LogoutRound, RevokedSession
+from idp.saml import bindings, logout, signing
+from idp.saml import constants as c
 
 from . import test_issue12_slo as slo_tests
-from .test_issue12_slo import SP1, SP2, issued_name_id, logout_request, redirect_query, sign_on
+from .test_issue12_slo import SLO, SP1, SP2, issued_name_id, logout_request, redirect_query, sign_on
 
 sps, sp_key = slo_tests.sps, slo_tests.sp_key  # the SLO tests' fixtures
 
@@ -112,3 +115,54 @@ def test_the_portal_sign_out_after_signing_in_again_names_each_sps_own_session_i
         sent[location.netloc] = logout.parse_request(bindings.decode_redirect(query["SAMLRequest"]))
     assert sent["sp1.example.test"].session_indexes == (first,)  # as in SP 1's assertion
     assert client.get("/saml/init/", {"sp": SP1}).status_code == 302
+
+
+@pytest.fixture(scope="module")
+def other_key(key_pems):
+    key_pem, cert_pem = signing.generate_self_signed("not the SP's key")
+    return signing.load_key(key_pem, cert_pem)
+
+
+@pytest.mark.parametrize(
+    "case", ["redirect-wrong-key", "post-wrong-key", "post-tampered", "post-unsigned-required"]
+)
+def test_a_logout_response_whose_signature_does_not_verify_is_refused(
+    client, sps, sp_key, other_key, case
+):
+    sent, query = slo_tests.sent_to_sp2(client, sps)
+    answer = logout.build_response(logout.new_id(), SP2, SLO, sent.id, clock.now())
+    if case == "redirect-wrong-key":
+        response = client.get(
+            f"/saml/slo/?{redirect_query(answer, 'SAMLResponse', query['RelayState'], other_key)}"
+        )
+    else:
+        if case == "post-unsigned-required":
+            slo_tests.change(SP2, require_signed_requests=True)
+        else:
+            signing.sign_element(answer, other_key if case == "post-wrong-key" else sp_key)
+        body = etree.tostring(answer)
+        if case == "post-tampered":  # the signed Success made a Responder failure
+            body = body.replace(c.STATUS_SUCCESS.encode(), c.STATUS_RESPONDER.encode())
+        response = client.post(
+            "/saml/slo/",
+            {"SAMLResponse": bindings.encode_post(body), "RelayState": query["RelayState"]},
+        )
+
+    assert 400 <= response.status_code < 500, response.content[:300]
+    assert "How to fix it" in response.content.decode()
+    (round_,) = LogoutRound.objects.all()
+    assert [p["state"] for p in round_.participants] == [slo.SENT]  # still waiting
+
+
+def test_a_signed_logout_response_over_post_is_recorded(client, sps, sp_key):
+    """The refusals above are for the signatures, not for posting a LogoutResponse at all."""
+    sent, query = slo_tests.sent_to_sp2(client, sps)
+    answer = logout.build_response(logout.new_id(), SP2, SLO, sent.id, clock.now())
+    signing.sign_element(answer, sp_key)
+    body = bindings.encode_post(etree.tostring(answer))
+
+    response = client.post("/saml/slo/", {"SAMLResponse": body, "RelayState": query["RelayState"]})
+
+    assert response.status_code == 303
+    (round_,) = LogoutRound.objects.all()
+    assert [p["state"] for p in round_.participants] == [slo.LOGGED_OUT]
