@@ -154,6 +154,9 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = conf.cookies_secure(_idp["IDP_BASE_
 # lock that pair out for 15 minutes; a successful login clears the count. Locking by the
 # pair keeps a typo-prone tester from locking out everyone behind the same address.
 OTP_TOTP_ISSUER = "fedmock"  # the issuer an authenticator app shows (otpauth:// URI)
+# django-otp's own device admin shows no secret and no QR code: only the user sees theirs,
+# at enrolment (/accounts/mfa/), as the API never returns one.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

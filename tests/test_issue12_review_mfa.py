@@ -72,3 +72,20 @@ def test_a_picked_session_is_sent_to_the_password_form_not_to_enrol(
     step_up = browser.get(url)
     assert "/accounts/login/" in step_up.url, step_up.url
     assert not TOTPDevice.objects.filter(user__username="bob").exists()  # nothing enrolled
+
+
+# --- the TOTP secrets stay out of the admin -----------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_admin_never_shows_a_totp_secret(client, tom):
+    admin = User.objects.create_superuser("root", "root@example.com", "root")
+    client.force_login(admin)
+    device = mfa.confirmed_device(tom)
+    change = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
+    assert change.status_code == 200
+    assert device.key not in change.content.decode()
+    for view in ("config", "qrcode"):
+        shown = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/{view}/")
+        assert shown.status_code == 403
+        assert device.key not in shown.content.decode()
