@@ -8,10 +8,16 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from idp import authn_context as ac
 from idp import cache, mfa
+from idp.broker import sts as broker_sts
+from idp.models import ServiceProvider as SPModel
+from idp.saml import aws
+from idp.signals import AUTHN_CLASS
 from users.models import User
 
 from .agents import Browser, ServiceProvider
-from .test_issue12_mfa import SECRET, code_for
+from .test_issue12_mfa import SECRET, code_for, password, submit_code
+
+ADMIN_ROLE = "arn:aws:iam::111122223333:role/Admin"
 
 
 @pytest.fixture
@@ -34,6 +40,56 @@ def test_two_requests_that_loaded_the_device_cannot_both_spend_one_code(tom):
     assert mfa.check_code(first, code).ok
     replayed = mfa.check_code(second, code)
     assert not replayed.ok and "already used" in replayed.problem
+
+
+# --- the broker: no role of an SP that requires MFA without MFA -----------------------
+
+
+@pytest.fixture
+def aws_requires_mfa(demo):
+    SPModel.objects.filter(entity_id=aws.AUDIENCE).update(require_mfa=True)
+    SPModel.objects.get(entity_id=aws.AUDIENCE).save()
+    cache.refresh()
+
+
+@pytest.fixture
+def sts_reached(monkeypatch):
+    calls = []
+
+    def assume_role(role_arn, *args, **kwargs):
+        calls.append(role_arn)
+        raise broker_sts.BrokerError("STS reached", "stub", "none", status=502)
+
+    monkeypatch.setattr(broker_sts, "assume_role", assume_role)
+    return calls
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/broker/console/", "/broker/credentials/"])
+def test_the_broker_refuses_a_password_session_the_roles_of_an_mfa_sp(
+    client, aws_requires_mfa, sts_reached, path
+):
+    assert password(client, "alice").status_code == 302
+    assert client.session[AUTHN_CLASS] == ac.PASSWORD_PROTECTED_TRANSPORT
+    refused = client.post(path, {"role": ADMIN_ROLE})
+    assert refused.status_code == 403, refused.content.decode()[:500]
+    page = refused.content.decode()
+    assert "multi-factor" in page and "/accounts/mfa/" in page
+    assert sts_reached == []
+
+
+@pytest.mark.django_db
+def test_the_broker_serves_an_mfa_session_the_roles_of_an_mfa_sp(
+    client, aws_requires_mfa, sts_reached
+):
+    alice = User.objects.get(username="alice")
+    mfa.provision(alice, mfa.secret_from_base32(SECRET))
+    password(client, "alice")
+    assert submit_code(client, code_for(SECRET)).status_code == 302
+    assert client.session[AUTHN_CLASS] == ac.MFA
+    answer = client.post("/broker/console/", {"role": ADMIN_ROLE})
+    assert "STS reached" in answer.content.decode()
+    assert sts_reached == [ADMIN_ROLE]
 
 
 # --- a step-up asks for the least that meets the request -----------------------------

@@ -16,12 +16,13 @@ SESSION_NAME_MAX = 64  # RoleSessionName and SourceIdentity: [\w+=,.@-]{2,64}
 _NOT_ALLOWED = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 
-def brokerable(user) -> tuple[aws.RolePair, ...]:
-    """The user's role pairs over all enabled AWS SPs, each role once, in rule order."""
+def brokerable(user, multi_factor: bool = False) -> tuple[aws.RolePair, ...]:
+    """The user's role pairs over all enabled AWS SPs, each role once, in rule order. An SP
+    that requires MFA gives its roles only to a multi-factor sign-in, as its assertions."""
     entry = cache.directory_entry(user)
     pairs: dict[str, aws.RolePair] = {}
     for sp in ServiceProvider.objects.filter(enabled=True).order_by("id"):
-        if not sp.is_aws:
+        if not sp.is_aws or (sp.require_mfa and not multi_factor):
             continue
         try:
             attributes = claims.evaluate(cache.rules_for(sp), entry, sp).attributes

@@ -13,9 +13,10 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from idp import audit
+from idp import audit, authn_context
 from idp.conf import idp_settings
 from idp.models import AuditEvent
+from idp.signals import AUTHN_CLASS, PICKED_LOGIN
 from idp.sts import federation
 
 from . import Refusal, roles, signin, sts
@@ -74,10 +75,26 @@ def _signed_in(view):
     return wrapper
 
 
+def _multi_factor(request: HttpRequest) -> bool:
+    """Whether this session's sign-in was a password and a TOTP code (signals.py)."""
+    session = request.session
+    return not session.get(PICKED_LOGIN) and session.get(AUTHN_CLASS) == authn_context.MFA
+
+
 def _assume(request: HttpRequest) -> tuple[sts.Brokered, str]:
     username = request.user.get_username()
     role_arn = request.POST.get("role", "")
-    if roles.allowed(role_arn, roles.brokerable(request.user)) is None:
+    multi_factor = _multi_factor(request)
+    if roles.allowed(role_arn, roles.brokerable(request.user, multi_factor)) is None:
+        if not multi_factor and roles.allowed(role_arn, roles.brokerable(request.user, True)):
+            raise sts.BrokerError(
+                "This role needs a multi-factor sign-in",
+                f"{role_arn[:300]!r} comes from a service provider that requires MFA, and "
+                "this session was signed in without a TOTP code",
+                "sign in again at /accounts/login/ with your password and your TOTP code "
+                "(enrol a device at /accounts/mfa/ first), then pick the role again",
+                status=403,
+            )
         raise sts.BrokerError(
             "Not one of your roles",
             f"{username}'s claim rules give no AWS role {role_arn[:300]!r}",
