@@ -91,6 +91,7 @@ def _root(xml: bytes, local_name: str, field: str) -> etree._Element:
             f"Its ID must be present and at most {MAX_ID_LENGTH} characters.",
             f"Give the {local_name} a random ID attribute such as _5f2c….",
         )
+    _at_most_one(root, f"{{{c.SAML}}}Issuer", what=local_name)
     issuer = root.find(f"{{{c.SAML}}}Issuer")
     if issuer is None or len(issuer) or not (issuer.text or "").strip():
         raise SamlError(
@@ -101,8 +102,27 @@ def _root(xml: bytes, local_name: str, field: str) -> etree._Element:
     return root
 
 
+def _at_most_one(root: etree._Element, *tags: str, what: str) -> None:
+    """The schema allows one: pysaml2 reads the last of several, these checks the first."""
+    found = [child for child in root if child.tag in tags]
+    if len(found) > 1:
+        names = " or ".join(tag.rsplit("}", 1)[-1] for tag in tags)
+        raise SamlError(
+            f"The {what} carries {len(found)} {names} elements",
+            f"SAML allows one {names} here, and the IdP will not guess which one counts.",
+            f"Send exactly one {names}.",
+        )
+
+
 def parse_request(xml: bytes) -> LogoutRequest:
     root = _root(xml, "LogoutRequest", "SAMLRequest")
+    _at_most_one(
+        root,
+        f"{{{c.SAML}}}BaseID",
+        f"{{{c.SAML}}}NameID",
+        f"{{{c.SAML}}}EncryptedID",
+        what="LogoutRequest",
+    )
     if root.find(f"{{{c.SAML}}}EncryptedID") is not None:
         raise SamlError(
             "The LogoutRequest carries an EncryptedID",
@@ -145,6 +165,7 @@ def parse_request(xml: bytes) -> LogoutRequest:
 
 def parse_response(xml: bytes) -> LogoutResponse:
     root = _root(xml, "LogoutResponse", "SAMLResponse")
+    _at_most_one(root, f"{{{c.SAMLP}}}Status", what="LogoutResponse")
     response = samlp.logout_response_from_string(xml)
     status = response.status.status_code if response.status is not None else None
     if status is None or not status.value:
