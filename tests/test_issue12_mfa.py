@@ -66,7 +66,8 @@ def signed_in_as(client) -> str | None:
 
 
 @pytest.mark.django_db
-def test_an_enrolled_user_is_asked_for_a_code_and_not_signed_in_before_it(client, tom):
+def test_an_enrolled_user_is_asked_for_a_code_and_not_signed_in_before_it(client, tom, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 3600  # the wait below holds however slow the run
     response = password(client, "tom", next_url="/?after=code")
     assert response.status_code == 302 and response["Location"] == "/accounts/login/code/"
     assert signed_in_as(client) is None  # the password alone signs nobody in
@@ -77,7 +78,7 @@ def test_an_enrolled_user_is_asked_for_a_code_and_not_signed_in_before_it(client
     assert refused.status_code == 400
     assert "That code is wrong" in refused.content.decode()
     assert signed_in_as(client) is None
-    # django-otp makes the device wait a second after a failure; a test does not wait.
+    # django-otp makes the device wait after a failure; a test does not wait.
     assert submit_code(client, code_for(SECRET)).status_code == 400
     TOTPDevice.objects.update(throttling_failure_count=0, throttling_failure_timestamp=None)
 
@@ -158,10 +159,13 @@ def test_wrong_codes_count_towards_the_lockout_like_wrong_passwords(client, tom,
 
 
 @pytest.mark.django_db
-def test_django_otp_throttles_the_device_after_a_wrong_code(client, tom):
+def test_django_otp_throttles_the_device_after_a_wrong_code(client, tom, settings):
+    # One failure makes the device wait OTP_TOTP_THROTTLE_FACTOR seconds (1 by default): an
+    # hour here, so that a slow run (more than 1 s between two requests) cannot pass it.
+    settings.OTP_TOTP_THROTTLE_FACTOR = 3600
     password(client, "tom")
     submit_code(client, wrong_code(SECRET))
-    throttled = submit_code(client, code_for(SECRET))  # at once: the device waits 1 s first
+    throttled = submit_code(client, code_for(SECRET))  # at once: the device waits first
     assert throttled.status_code == 400
     assert "Too many wrong codes" in throttled.content.decode()
 
