@@ -19,7 +19,7 @@ from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import clock, sso
+from . import clock, mfa, sso
 from .saml import ecp
 from .saml.errors import SamlError
 
@@ -155,8 +155,11 @@ def single_sign_on(request: HttpRequest) -> HttpResponse:
             )
             raise sso.refuse(pending, error, username[:150])
         # A success clears the failure count, as a form login does (AXES_RESET_ON_SUCCESS);
-        # no session is made, so the login signal (which writes one) is not sent.
-        AxesProxyHandler.user_logged_in(None, request, user)
+        # no session is made, so the login signal (which writes one) is not sent. Not for a
+        # user with a TOTP device: the count holds their wrong codes too (mfa_views), and a
+        # password alone must not clear it between guesses.
+        if not mfa.enrolled(user):
+            AxesProxyHandler.user_logged_in(None, request, user)
         auth = sso.Authentication(user, "_" + secrets.token_hex(16), clock.system_now().timestamp())
         form = sso.respond(pending, auth)
     except SamlError as error:

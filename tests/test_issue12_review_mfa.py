@@ -145,3 +145,47 @@ def test_the_admin_never_shows_a_totp_secret(client, tom):
         shown = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/{view}/")
         assert shown.status_code == 403
         assert device.key not in shown.content.decode()
+
+
+# --- the admin's own password form ----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_admin_login_form_gives_an_enrolled_user_no_password_only_session(client, tom):
+    User.objects.filter(pk=tom.pk).update(is_staff=True, is_superuser=True)
+    refused = client.post(
+        "/admin/login/?next=/admin/", {"username": "tom", "password": "tom", "next": "/admin/"}
+    )
+    assert refused.status_code == 200
+    assert "TOTP second factor" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+    # The way it points to: the password, then the code, and back to the admin.
+    assert password(client, "tom", next_url="/admin/")["Location"] == "/accounts/login/code/"
+    signed_in = submit_code(client, code_for(SECRET))
+    assert signed_in["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+    assert client.session[AUTHN_CLASS] == ac.MFA
+
+
+# --- ECP (a password alone) does not clear the count of wrong codes --------------------
+
+
+@pytest.mark.django_db
+def test_a_password_at_the_ecp_door_does_not_clear_the_wrong_codes_count(client, demo):
+    from django.test import Client
+
+    from .test_ecp import envelope
+    from .test_ecp import post as ecp_post
+    from .test_issue12_mfa import wrong_code
+
+    mfa.provision(User.objects.get(username="alice"), mfa.secret_from_base32(SECRET))
+    address = "10.0.0.1"
+    password(client, "alice", address=address)
+    wrong = wrong_code(SECRET)
+    for _ in range(4):
+        assert submit_code(client, wrong, address=address).status_code == 400
+        TOTPDevice.objects.update(throttling_failure_count=0, throttling_failure_timestamp=None)
+    # The password alone, over ECP, from the same address: it must not reset the lockout,
+    # or four guesses, one ECP call, four more guesses... would never lock.
+    assert ecp_post(Client(), envelope(), address=address).status_code == 200
+    assert submit_code(client, wrong, address=address).status_code == 429
