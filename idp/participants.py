@@ -9,6 +9,7 @@ arrives, the browser views also keep a compact copy in the signed-cookie session
 """
 
 import datetime
+import json
 import threading
 from dataclasses import dataclass
 
@@ -20,6 +21,10 @@ from .signals import SESSION_INDEX
 
 SESSION_KEY = "fedmock_participants"
 MAX_IN_COOKIE = 20  # a cookie holds about 4 kB: the oldest give way (the DB keeps them all)
+# Entity IDs and NameIDs may be 1024 characters each, so a count alone does not bound the
+# cookie. The copy only covers records another worker has not written yet (the newest), so
+# it keeps the newest that fit in this many characters of JSON (about 1 kB once compressed).
+MAX_IN_COOKIE_CHARS = 1500
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,17 @@ def keep_in_session(session) -> None:
     if not mine:
         return
     kept = [entry for entry in session.get(SESSION_KEY, []) if entry not in mine]
-    session[SESSION_KEY] = [*kept, *mine][-MAX_IN_COOKIE:]
+    session[SESSION_KEY] = _newest_that_fit([*kept, *mine][-MAX_IN_COOKIE:])
+
+
+def _newest_that_fit(entries: list[list[str]]) -> list[list[str]]:
+    fitting, used = [], 0
+    for entry in reversed(entries):
+        used += len(json.dumps(entry))
+        if used > MAX_IN_COOKIE_CHARS:
+            break
+        fitting.append(entry)
+    return fitting[::-1]
 
 
 def from_cookie(session, username: str = "") -> list[Participant]:

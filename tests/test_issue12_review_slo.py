@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from lxml import etree
 
-from idp import clock, slo
+from idp import clock, participants, slo
 from idp.models import LogoutRound, RevokedSession
 from idp.saml import bindings, logout, signing
 from idp.saml import constants as c
@@ -202,3 +202,38 @@ def test_a_message_with_a_repeated_single_element_is_refused_not_a_500(client, s
 
     assert response.status_code == 400, response.content[:300]
     assert "How to fix it" in response.content.decode()
+
+
+def test_ending_a_session_in_the_admin_is_csrf_checked(client, sps):
+    index = sign_on(client, SP1)
+    participants.flush()
+    ender = Client(enforce_csrf_checks=True)
+    ender.force_login(slo_tests.staff("ender", "idp.view_spsession", "idp.end_session"))
+
+    response = ender.post("/admin/idp/spsession/end/", {"session_index": index})
+
+    assert response.status_code == 403
+    assert not RevokedSession.objects.filter(session_index=index).exists()
+
+
+def test_the_cookie_copy_of_the_participants_stays_small_whatever_the_entity_ids(
+    client, sps, settings
+):
+    """A browser drops a cookie over 4096 bytes (and with it the sign-in, or the pending
+    TOTP step): the copy kept for single logout must leave the session room."""
+    import secrets
+
+    from idp.models import AssertionConsumerService, ServiceProvider
+
+    client.login(username="alice", password="alice")
+    for number in range(25):
+        entity_id = f"https://sp{number}.example.test/{secrets.token_urlsafe(150)}"
+        sp = ServiceProvider.objects.create(name=f"long {number}", entity_id=entity_id)
+        AssertionConsumerService.objects.create(
+            service_provider=sp, location=f"https://sp{number}.example.test/acs"
+        )
+        assert client.get("/saml/init/", {"sp": entity_id}).status_code == 200
+
+    assert len(client.cookies[settings.SESSION_COOKIE_NAME].value) < 2500
+    newest = participants.from_cookie(client.session)[-1]
+    assert newest.sp_entity_id == entity_id  # the newest are the ones kept
