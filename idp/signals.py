@@ -25,14 +25,23 @@ def remember_authentication(sender, request, user, **kwargs):
     """When the user proved who they are: ForceAuthn and AuthnStatement need it."""
     request.session[AUTHN_INSTANT] = time.time()
     # Signing in again in the same session (ForceAuthn, a step-up) keeps its index: the SPs
-    # hold it, and single logout must end this browser's session by it (login() flushes the
-    # session of another user, and a revoked session is ended before, so neither keeps one).
-    request.session.setdefault(SESSION_INDEX, "_" + secrets.token_hex(16))
+    # hold it, and single logout must end this browser's session by it. login() flushes the
+    # session of another user; a revoked one (even if this worker has not heard yet) is new.
+    if not _still_open(request.session.get(SESSION_INDEX)):
+        request.session[SESSION_INDEX] = "_" + secrets.token_hex(16)
     request.session[AUTHN_CLASS] = getattr(request, AUTHN_CLASS_ATTRIBUTE, None) or password_class(
         user
     )
     # A password login on top of a picked session proves the user after all.
     request.session.pop(PICKED_LOGIN, None)
+
+
+def _still_open(session_index: str | None) -> bool:
+    from .models import RevokedSession  # here: this module loads before the app registry
+
+    return bool(session_index) and not (
+        RevokedSession.objects.filter(session_index=session_index).exists()
+    )
 
 
 @receiver(user_logged_out)

@@ -1,5 +1,6 @@
 """Issue 12 review of single logout: what a hostile sender can end, and how."""
 
+import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -10,6 +11,7 @@ from idp import clock, participants, slo
 from idp.models import LogoutRound, RevokedSession
 from idp.saml import bindings, logout, signing
 from idp.saml import constants as c
+from idp.signals import SESSION_INDEX
 
 from . import test_issue12_slo as slo_tests
 from .test_issue12_slo import SLO, SP1, SP2, issued_name_id, logout_request, redirect_query, sign_on
@@ -237,3 +239,23 @@ def test_the_cookie_copy_of_the_participants_stays_small_whatever_the_entity_ids
     assert len(client.cookies[settings.SESSION_COOKIE_NAME].value) < 2500
     newest = participants.from_cookie(client.session)[-1]
     assert newest.sp_entity_id == entity_id  # the newest are the ones kept
+
+
+def test_signing_in_again_over_a_revoked_session_this_worker_has_not_heard_of_starts_anew(
+    client, sps
+):
+    from unittest import mock
+
+    from idp import sessions
+
+    first = sign_on(client, SP1)
+    RevokedSession.objects.create(  # by another worker: this one's set does not know yet
+        session_index=first,
+        username="alice",
+        revoked_at=clock.system_now(),
+        expires_at=clock.system_now() + datetime.timedelta(days=1),
+    )
+    with mock.patch.object(sessions._RevokedSet, "__contains__", return_value=False):
+        sign_in_again(client)
+
+    assert client.session[SESSION_INDEX] != first
