@@ -177,13 +177,14 @@ TWICE = {
 }
 
 
-@pytest.mark.parametrize("kind", ["request", "response"])
-@pytest.mark.parametrize("twice", list(TWICE))
+@pytest.mark.parametrize(
+    "kind, twice",
+    [("request", twice) for twice in TWICE]
+    + [("response", twice) for twice in TWICE if twice != "NameID"],
+)
 def test_a_message_with_a_repeated_single_element_is_refused_not_a_500(client, sps, kind, twice):
     """The schema allows one Issuer (and one NameID): with two, this IdP's checks and
     pysaml2's reading (the last one) would judge different elements."""
-    if kind == "response" and twice == "NameID":
-        pytest.skip("a LogoutResponse carries no NameID")
     namespaces = f'xmlns:samlp="{c.SAMLP}" xmlns:saml="{c.SAML}"'
     head = f'ID="_a" Version="2.0" IssueInstant="{clock.now():%Y-%m-%dT%H:%M:%SZ}"'
     issuer = f"<saml:Issuer>{SP1}</saml:Issuer>"
