@@ -12,6 +12,7 @@ hand this module plain fields and render what it returns.
 """
 
 import datetime
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -126,6 +127,18 @@ def _detached_verifier(fields: Mapping[str, str], signed_octets: bytes, what: st
     )
 
 
+def _relay_state(value: str) -> str:
+    """The SP's RelayState, kept in the round until its answer: bounded, and with no NUL,
+    which PostgreSQL's text and jsonb refuse (a 500 instead of a page)."""
+    if "\x00" in value:
+        raise SamlError(
+            "RelayState contains a NUL character",
+            "A RelayState is an opaque string, and this one carries a zero byte.",
+            "Send a RelayState of printable characters (SAML bindings: at most 80 bytes).",
+        )
+    return bindings.check_relay_state(value)
+
+
 def _no_xml_signature(is_signed: bool, what: str) -> None:
     if is_signed:
         raise SamlError(
@@ -195,7 +208,7 @@ def receive_request_redirect(raw_query: str, now: datetime.datetime | None = Non
     issuer = request_id = ""
     try:
         fields, signed_octets = _redirect_fields(raw_query)
-        relay_state = bindings.check_relay_state(fields.get("RelayState", ""))
+        relay_state = _relay_state(fields.get("RelayState", ""))
         request = logout.parse_request(bindings.decode_redirect(fields.get("SAMLRequest", "")))
         issuer, request_id = request.issuer, request.id
         _no_xml_signature(request.is_signed, "LogoutRequest")
@@ -212,7 +225,7 @@ def receive_request_post(fields: Mapping[str, str], now: datetime.datetime | Non
     now = now or clock.now()
     issuer = request_id = ""
     try:
-        relay_state = bindings.check_relay_state(fields.get("RelayState", ""))
+        relay_state = _relay_state(fields.get("RelayState", ""))
         xml = bindings.decode_post(fields.get("SAMLRequest", ""))
         root = bindings.parse_xml(xml, "The SAMLRequest")
         signature = signing.enveloped_signature(root)
@@ -276,6 +289,7 @@ def _unknown_round(relay_state: str) -> SamlError:
 def _record_answer(response: logout.LogoutResponse, relay_state: str, signed, verify) -> str:
     """Match the answer to the LogoutRequest the round has outstanding, then record it."""
     _check_destination(response.destination, "LogoutResponse")
+    _round_id(relay_state)
     with transaction.atomic():
         round_ = _open_round(relay_state, lock=True)
         entry = next(
@@ -526,8 +540,19 @@ class Step:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+_ROUND_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # secrets.token_urlsafe(16): 22 of these
+
+
+def _round_id(round_id: str) -> str:
+    """A RelayState or URL that cannot be a round is unknown before any query (PostgreSQL
+    refuses a NUL in a parameter with a ValueError: a 500)."""
+    if not _ROUND_ID.fullmatch(round_id):
+        raise _unknown_round(round_id)
+    return round_id
+
+
 def _open_round(round_id: str, lock: bool = False) -> LogoutRound:
-    rows = LogoutRound.objects.filter(id=round_id[:32], expires_at__gt=clock.now())
+    rows = LogoutRound.objects.filter(id=_round_id(round_id), expires_at__gt=clock.now())
     round_ = (rows.select_for_update() if lock else rows).first() if round_id else None
     if round_ is None:
         raise _unknown_round(round_id)
@@ -585,6 +610,7 @@ def _serialised(root) -> bytes:
 def step(round_id: str, now: datetime.datetime | None = None) -> Step:
     """The round's next move: a LogoutRequest to the next participant, or the answer."""
     now = now or clock.now()
+    _round_id(round_id)
     with transaction.atomic():
         round_ = _open_round(round_id, lock=True)
         just_finished = round_.finished_at is None

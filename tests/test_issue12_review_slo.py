@@ -1,7 +1,8 @@
 """Issue 12 review of single logout: what a hostile sender can end, and how."""
 
 import datetime
-from urllib.parse import parse_qs, urlsplit
+from unittest import mock
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from django.test import Client
@@ -260,3 +261,42 @@ def test_signing_in_again_over_a_revoked_session_this_worker_has_not_heard_of_st
         sign_in_again(client)
 
     assert client.session[SESSION_INDEX] != first
+
+
+@pytest.mark.parametrize("binding", ["redirect", "post"])
+def test_a_relay_state_with_a_nul_is_refused_before_it_reaches_the_database(client, sps, binding):
+    """The round stores the SP's RelayState: PostgreSQL's text and jsonb take no NUL (a 500)."""
+    index = sign_on(client, SP1, SP2)
+    request = logout_request(issued_name_id(index, SP1), index)
+    relay_state = "a\x00b"
+    if binding == "redirect":
+        response = client.get(f"/saml/slo/?{redirect_query(request, relay_state=relay_state)}")
+    else:
+        encoded = bindings.encode_post(etree.tostring(request))
+        response = client.post("/saml/slo/", {"SAMLRequest": encoded, "RelayState": relay_state})
+
+    assert response.status_code == 400, response.content[:300]
+    assert "RelayState" in response.content.decode()
+    assert not LogoutRound.objects.exists()
+    assert not RevokedSession.objects.filter(session_index=index).exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/saml/slo/continue/a%00b/",  # a round id is token_urlsafe: never a NUL
+        "/saml/slo/?SAMLResponse={answer}&RelayState=a%00b",
+    ],
+)
+def test_a_malformed_round_id_is_a_404_without_touching_the_database(
+    client, sps, django_assert_num_queries, url
+):
+    """PostgreSQL refuses a NUL in a query parameter (ValueError, a 500): the id is checked
+    for the shape this IdP gives it first."""
+    answer = logout.build_response(logout.new_id(), SP2, SLO, "_x", clock.now())
+    url = url.format(answer=quote(bindings.encode_redirect(etree.tostring(answer))))
+    with mock.patch("idp.audit.record"), django_assert_num_queries(0):
+        response = client.get(url)
+
+    assert response.status_code == 404
+    assert "How to fix it" in response.content.decode()
