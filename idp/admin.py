@@ -685,8 +685,10 @@ class SpSessionAdmin(admin.ModelAdmin):
         _require(self.has_view_permission(request))
         participants.flush()
         revoked = RevokedSession.objects.values_list("session_index", flat=True)
+        # A NUL is no user name, and PostgreSQL refuses it in a query (a 500).
+        found = SpSession.objects.none() if "\x00" in username else SpSession.objects
         rows = (
-            SpSession.objects.filter(username=username, ended_at__isnull=True)
+            found.filter(username=username, ended_at__isnull=True)
             .exclude(session_index__in=revoked)
             .order_by("session_index", "created_at")
         )
@@ -709,7 +711,8 @@ class SpSessionAdmin(admin.ModelAdmin):
         _require(request.method == "POST" and request.user.has_perm("idp.end_session"))
         participants.flush()
         session_index = request.POST.get("session_index", "")[:64]
-        rows = SpSession.objects.filter(session_index=session_index)
+        found = SpSession.objects.none() if "\x00" in session_index else SpSession.objects
+        rows = found.filter(session_index=session_index)
         username = rows.values_list("username", flat=True).first()
         if not session_index or username is None:
             messages.error(request, f"No IdP session {session_index!r} is recorded.")

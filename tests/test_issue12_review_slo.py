@@ -300,3 +300,19 @@ def test_a_malformed_round_id_is_a_404_without_touching_the_database(
 
     assert response.status_code == 404
     assert "How to fix it" in response.content.decode()
+
+
+def test_the_session_admin_takes_a_nul_without_a_500(client, sps):
+    """PostgreSQL refuses a NUL in a query parameter (DataError: a 500 there; run the suite
+    with DATABASE_URL=postgres://… to see this test fail without the check)."""
+    index = sign_on(client, SP1)
+    participants.flush()
+    ender = Client()
+    ender.force_login(slo_tests.staff("ender", "idp.view_spsession", "idp.end_session"))
+
+    page = ender.get("/admin/idp/spsession/user/alice%00/")
+    ended = ender.post("/admin/idp/spsession/end/", {"session_index": index + "\x00"})
+
+    assert page.status_code == 200 and "No open IdP session" in page.content.decode()
+    assert ended.status_code == 302 and ended["Location"] == "/admin/idp/spsession/"
+    assert not RevokedSession.objects.filter(session_index=index).exists()
