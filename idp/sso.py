@@ -922,13 +922,18 @@ def _read_your_writes() -> None:
     cache.refresh()
 
 
+def _preview_class(sp: ServiceProvider) -> str:
+    return authn_context.MFA if sp.require_mfa else authn_context.PASSWORD_PROTECTED_TRANSPORT
+
+
 def preview(user, sp: ServiceProvider) -> Preview:
     """The IdP-initiated response for this user, built and signed, but neither sent nor logged."""
     _read_your_writes()
     acs = authn_requests.default_endpoint(sp.entity_id, _endpoints(sp))
     evaluation = claims.evaluate_for(user, sp)
     release = Release(claims.name_id_for(user, sp), evaluation.attributes)
-    context = _context(sp, acs.location, None, _now())
+    # The class a sign-on would state: an SP that requires MFA never gets a password alone.
+    context = _context(sp, acs.location, None, _now(), authn_class=_preview_class(sp))
     signed = _signed_response(sp, release, context)
     findings = (
         _findings(sp, release, acs.location)

@@ -189,3 +189,17 @@ def test_a_password_at_the_ecp_door_does_not_clear_the_wrong_codes_count(client,
     # or four guesses, one ECP call, four more guesses... would never lock.
     assert ecp_post(Client(), envelope(), address=address).status_code == 200
     assert submit_code(client, wrong, address=address).status_code == 429
+
+
+# --- the preview shows what an SP that requires MFA would get ---------------------------
+
+
+@pytest.mark.django_db
+def test_the_preview_of_an_mfa_sp_states_the_mfa_class_it_would_get(aws_requires_mfa):
+    from idp import sso
+
+    preview = sso.preview(
+        User.objects.get(username="alice"), SPModel.objects.get(entity_id=aws.AUDIENCE)
+    )
+    assert f"<saml:AuthnContextClassRef>{ac.MFA}</saml:AuthnContextClassRef>" in preview.xml
+    assert ac.PASSWORD_PROTECTED_TRANSPORT not in preview.xml
