@@ -357,6 +357,17 @@ def _service_provider(entity_id: str) -> ServiceProvider:
     return found
 
 
+def _previewed_user(serializer_class, data) -> User:
+    """The directory user a preview is for, named by `username` in the request body."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    username = serializer.validated_data["username"]
+    user = User.objects.filter(username=username).first() if username.isprintable() else None
+    if user is None:
+        raise serializers.ValidationError({"username": f"No user {username!r}."})
+    return user
+
+
 class ServiceProviderPreviewView(APIView):
     """The response a user would get at an SP, as the admin's preview shows it."""
 
@@ -378,12 +389,7 @@ class ServiceProviderPreviewView(APIView):
     )
     def post(self, request, entity_id: str):
         sp = _service_provider(entity_id)
-        serializer = s.SamlPreviewRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        username = serializer.validated_data["username"]
-        user = User.objects.filter(username=username).first() if username.isprintable() else None
-        if user is None:
-            raise serializers.ValidationError({"username": f"No user {username!r}."})
+        user = _previewed_user(s.SamlPreviewRequestSerializer, request.data)
         return Response(s.SamlPreviewSerializer(sso.preview(user, sp)).data)
 
 
@@ -678,11 +684,6 @@ class OidcClientPreviewView(APIView):
     )
     def post(self, request, client_id: str):
         client = _oidc_client(client_id)
-        serializer = s.IdTokenPreviewRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        username = serializer.validated_data["username"]
-        user = User.objects.filter(username=username).first() if username.isprintable() else None
-        if user is None:
-            raise serializers.ValidationError({"username": f"No user {username!r}."})
+        user = _previewed_user(s.IdTokenPreviewRequestSerializer, request.data)
         preview = id_token_preview(user, client, clock.now())
         return Response(s.IdTokenPreviewSerializer(preview).data)
