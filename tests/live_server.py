@@ -53,8 +53,7 @@ class GunicornServer:
         return result.stdout
 
     def start(self) -> "GunicornServer":
-        for command in (["migrate", "-v0"], ["seed_demo"], ["ensure_signing_key"]):
-            self.manage(*command)
+        self.manage("bootstrap")  # as `make run`: migrate, seed_demo, ensure_signing_key
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.process = subprocess.Popen(
             [str(gunicorn), "-c", "gunicorn.conf.py", "idp.wsgi:application"],
