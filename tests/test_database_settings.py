@@ -81,3 +81,26 @@ def test_test_database_url_is_read_under_pytest_only(tmp_path, under_pytest, eng
         TEST_DATABASE_URL="postgres://fedmock@%2Ftmp%2Fcluster:5999/fedmock",
     )
     assert database["ENGINE"] == engine
+
+
+def test_bootstrap_on_an_unreachable_database_fails_in_one_line_without_the_password(tmp_path):
+    env = {
+        "PATH": os.environ["PATH"],
+        "SECRET_KEY": "test",
+        "IDP_CERTS_DIR": str(tmp_path / "certs"),
+        "DATABASE_URL": "postgres://fedmock:s3cret-pw@127.0.0.1:1/fedmock",  # nothing listens
+    }
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "bootstrap"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "s3cret-pw" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "postgresql database fedmock on 127.0.0.1:1" in lines[0]
+    assert "DATABASE_URL" in lines[0]

@@ -8,6 +8,7 @@ nothing to apply, seeding keeps what exists, and the active keys are there.
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError, connection
 
 from idp import startup_lock
 
@@ -38,3 +39,17 @@ class Command(BaseCommand):
                 call_command("ensure_signing_key", stdout=self.stdout)
         except startup_lock.StartupLockError as error:
             raise CommandError(str(error)) from error
+        except OperationalError as error:
+            # Most often a server that is down or a wrong DATABASE_URL: one line, never a
+            # traceback, and never the URL itself (it may hold a password).
+            database = connection.settings_dict
+            where = f"{connection.vendor} database {database['NAME']!s}"
+            if database.get("HOST"):
+                where += f" on {database['HOST']}:{database.get('PORT') or 'default port'}"
+            reason = " ".join(str(error).split())
+            if not reason.endswith((".", "?", "!")):
+                reason += "."
+            raise CommandError(
+                f"Cannot start on the {where}: {reason} Check that the server is up and that "
+                "DATABASE_URL names it."
+            ) from None
