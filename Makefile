@@ -2,6 +2,7 @@
 #   make run    install, migrate, seed the demo directory, ensure a key, serve with gunicorn
 #               (FEDMOCK_FIXTURES=FILE make run loads that fixture file instead of the demo)
 #   make test   install with test extras (and chromium/xmlsec1 from Debian), ruff, pytest
+#   make test-postgres  the same suite against a throw-away PostgreSQL (scripts/with-postgres)
 #   make bench  performance table (see bench/)
 
 PYTHON ?= python3
@@ -14,7 +15,7 @@ WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" -lt 2 ] && n=2; ec
 FEDMOCK_FIXTURES ?=
 export IDP_BASE_URL
 
-.PHONY: run test bench lint install install-test system-deps clean
+.PHONY: run test test-postgres bench lint install install-test system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +35,11 @@ install-test: $(VENV)/.installed-test
 system-deps:
 	./scripts/install-system-deps
 
+# bootstrap: migrate, seed (or load the fixtures) and ensure the keys in one process, under the
+# database's start-up lock, so that several hosts may start at once on one database.
 run: install
-	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py collectstatic --noinput -v 0
-	$(if $(FEDMOCK_FIXTURES),$(BIN)/python manage.py load_fixtures "$(FEDMOCK_FIXTURES)",$(BIN)/python manage.py seed_demo)
-	$(BIN)/python manage.py ensure_signing_key
+	$(BIN)/python manage.py bootstrap $(if $(FEDMOCK_FIXTURES),--fixtures "$(FEDMOCK_FIXTURES)")
 	@echo ""
 	@echo "  fedmock is serving on $(IDP_BASE_URL) ($(WORKERS) gunicorn workers)"
 	@echo "  portal:    $(IDP_BASE_URL)/"
@@ -55,9 +56,14 @@ lint: install-test
 test: install-test system-deps lint
 	$(BIN)/pytest
 
+# The suite again on a throw-away PostgreSQL cluster from Debian's package (TEST_DATABASE_URL).
+test-postgres: install-test
+	./scripts/install-system-deps postgres
+	./scripts/with-postgres $(BIN)/pytest
+
 bench: install-test
 	./scripts/install-system-deps bench
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm
+	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm db.sqlite3.startup-lock

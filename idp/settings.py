@@ -5,7 +5,8 @@ interval, the metadata cache duration, the key-expiry warning, the audit retenti
 are listed with their defaults and meanings in idp/conf.py; each can be set by the
 environment variable of the same name.
 
-DATABASE_URL   any dj-database-url URL (default SQLite in the project folder, mode 0600)
+DATABASE_URL   any dj-database-url URL (default SQLite in the project folder, mode 0600);
+               postgres://USER:PASSWORD@HOST:PORT/NAME for several hosts (psycopg 3)
 SECRET_KEY     Django secret; without it one is generated once into .secret_key
 DEBUG          "1" for Django's debug pages (never in a shared deployment)
 """
@@ -13,6 +14,7 @@ DEBUG          "1" for Django's debug pages (never in a shared deployment)
 import datetime
 import os
 import secrets
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -118,11 +120,25 @@ TEMPLATES = [
     },
 ]
 
+# Persistent connections (10 minutes) in both engines: a warm sign-on runs no SQL, and the
+# watcher's poll and the audit flush reuse their connection. Health checks are lazy (one
+# check when a request first uses a reused connection), so a restarted PostgreSQL costs
+# one failed check, not a 500.
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=600
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=600,
+        conn_health_checks=True,
     )
 }
+# The test suite's database server (scripts/with-postgres, `make test-postgres`; pytest-django
+# creates test_<name> on it). Read under pytest only, so that a TEST_DATABASE_URL left in a
+# shell never moves a server or a command run by hand off DATABASE_URL. It must be chosen
+# here: Django makes the connection while it builds the models.
+if "pytest" in sys.modules and os.environ.get("TEST_DATABASE_URL"):
+    DATABASES["default"] = dj_database_url.parse(
+        os.environ["TEST_DATABASE_URL"], conn_max_age=600, conn_health_checks=True
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets gunicorn workers read while one writes; IMMEDIATE avoids
     # "database is locked" upgrades from read to write transactions.

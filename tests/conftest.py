@@ -2,6 +2,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.db import DataError, connection
 
 from idp import cache, faults, keys, participants, sessions
 from idp.saml import signing
@@ -11,6 +12,31 @@ from idp.saml import signing
 def key_pems():
     """One RSA key for the whole run: generating one costs ~100 ms."""
     return signing.generate_self_signed("fedmock test")
+
+
+def _holds_nul(params) -> bool:
+    values = params.values() if isinstance(params, dict) else params or ()
+    return any(isinstance(value, str) and "\x00" in value for value in values)
+
+
+@pytest.fixture(autouse=True)
+def refuse_nul_in_sql():
+    """PostgreSQL refuses a NUL in a text parameter (psycopg's DataError: a 500), where SQLite
+    takes it: refuse it here on both, so that `make test` catches what only `make test-postgres`
+    would. Only the test's own thread: live servers' threads have their own connections."""
+
+    def refuse(execute, sql, params, many, context):
+        if many:
+            params = [list(row) for row in params]
+            holds = any(_holds_nul(row) for row in params)
+        else:
+            holds = _holds_nul(params)
+        if holds:
+            raise DataError(f"PostgreSQL text fields cannot contain NUL (0x00) bytes: {sql}")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse):
+        yield
 
 
 @pytest.fixture(autouse=True)

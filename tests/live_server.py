@@ -1,4 +1,5 @@
-"""fedmock as `make run` serves it: gunicorn with several workers, on its own SQLite file."""
+"""fedmock as `make run` serves it: gunicorn with several workers, on its own database
+(a SQLite file, or a fresh PostgreSQL database under TEST_DATABASE_URL: tests/databases.py)."""
 
 import os
 import socket
@@ -8,6 +9,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from . import databases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +27,7 @@ class GunicornServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+            "DATABASE_URL": databases.fresh_database_url(workdir),
             "IDP_CERTS_DIR": str(workdir / "certs"),
             "IDP_BASE_URL": self.url,
             "SECRET_KEY": "concurrency-test",
@@ -33,6 +36,7 @@ class GunicornServer:
             "ACCESS_LOG": str(workdir / "access.log"),
         }
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.env.pop("TEST_DATABASE_URL", None)
         self.log = workdir / "gunicorn.log"
         self.process: subprocess.Popen | None = None
 
@@ -49,8 +53,7 @@ class GunicornServer:
         return result.stdout
 
     def start(self) -> "GunicornServer":
-        for command in (["migrate", "-v0"], ["seed_demo"], ["ensure_signing_key"]):
-            self.manage(*command)
+        self.manage("bootstrap")  # as `make run`: migrate, seed_demo, ensure_signing_key
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.process = subprocess.Popen(
             [str(gunicorn), "-c", "gunicorn.conf.py", "idp.wsgi:application"],
@@ -76,3 +79,5 @@ class GunicornServer:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=15)
+            self.process = None
+        databases.drop_database(self.env["DATABASE_URL"])

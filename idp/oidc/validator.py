@@ -33,6 +33,15 @@ GRANT_NAMES = {  # the token endpoint's grant_type -> the client's grant type (m
     "client_credentials": AbstractApplication.GRANT_CLIENT_CREDENTIALS,
 }
 UNDECODABLE = "\x00undecodable"  # no client_id can hold a NUL
+# No client_id or code holds a NUL, and PostgreSQL refuses one in a query (a 500 there):
+# such a value is unknown without asking the database.
+NUL = "\x00"
+
+
+def _holds_nul(value) -> bool:
+    return isinstance(value, str) and NUL in value
+
+
 SHOWN = 80  # characters of a caller's value quoted back in an error
 # RFC 7636 4.2: an S256 challenge is BASE64URL(SHA-256(verifier)) without padding, so
 # exactly 43 characters; anything else can never match a verifier.
@@ -172,6 +181,12 @@ class Validator(OAuth2Validator):
 
     # --- clients, redirect URIs, grants, scopes, PKCE ---
 
+    def _load_application(self, client_id, request):
+        # DOT's one lookup of a client by client_id (validation and client authentication).
+        if _holds_nul(client_id):
+            return None
+        return super()._load_application(client_id, request)
+
     def validate_client_id(self, client_id, request, *args, **kwargs) -> bool:
         if super().validate_client_id(client_id, request, *args, **kwargs):
             return True
@@ -296,8 +311,20 @@ class Validator(OAuth2Validator):
         # can be answered without one; any other gets consent_required.
         return bool(request.client.skip_authorization)
 
+    def get_authorization_code_scopes(self, client_id, code, redirect_uri, request):
+        if _holds_nul(code):
+            return []
+        return super().get_authorization_code_scopes(client_id, code, redirect_uri, request)
+
+    def get_authorization_code_nonce(self, client_id, code, redirect_uri, request):
+        if _holds_nul(code):
+            return None
+        return super().get_authorization_code_nonce(client_id, code, redirect_uri, request)
+
     def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
-        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+        if _holds_nul(code) or not super().validate_code(
+            client_id, code, client, request, *args, **kwargs
+        ):
             raise errors.InvalidGrantError(
                 description="The code is unknown, expired or already used: a code is good "
                 f"once, for {oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS} s, for the "

@@ -491,7 +491,10 @@ def add_oidc_client_id(arn: str, client_id: str) -> None:
 def oidc_provider_for_issuer(account_id: str, issuer: str) -> OidcProvider | None:
     """The provider a token's `iss` names in an account (IAM matches host and path)."""
     key = oidc_provider_key(issuer) if isinstance(issuer, str) else ""
-    return OidcProvider.objects.filter(account_id=account_id, url=key).first() if key else None
+    # No provider URL holds a NUL, and PostgreSQL refuses one in a query (a 500 there).
+    if not key or "\x00" in key:
+        return None
+    return OidcProvider.objects.filter(account_id=account_id, url=key).first()
 
 
 # --- roles ----------------------------------------------------------------------------
