@@ -175,7 +175,13 @@ def wrk(url: str, cookie: str, connections: int, seconds: int, paths: Path | Non
     ).stdout
 
     def milliseconds(label: str) -> float:
-        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)$", output, re.M).groups()
+        found = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)$", output, re.M)
+        if found is None:  # say what wrk printed, rather than a traceback with nothing in it
+            raise SystemExit(
+                f"bench: wrk printed no {label} latency for {url} at {connections} "
+                f"connections; its output was:\n{output}"
+            )
+        value, unit = found.groups()
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     socket_errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
