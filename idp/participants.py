@@ -92,8 +92,12 @@ def keep_in_session(session) -> None:
     mine = [p.compact() for p in taken if index and p.session_index == index]
     if not mine:
         return
-    kept = [entry for entry in session.get(SESSION_KEY, []) if entry not in mine]
-    session[SESSION_KEY] = _newest_that_fit([*kept, *mine][-MAX_IN_COOKIE:])
+    held = session.get(SESSION_KEY, [])
+    kept = [entry for entry in held if entry not in mine]
+    updated = _newest_that_fit([*kept, *mine][-MAX_IN_COOKIE:])
+    # Unchanged (a sign-on again to the last SP): no write, so no cookie is signed and sent.
+    if updated != held:
+        session[SESSION_KEY] = updated
 
 
 def _newest_that_fit(entries: list[list[str]]) -> list[list[str]]:

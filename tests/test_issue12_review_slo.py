@@ -316,3 +316,18 @@ def test_the_session_admin_takes_a_nul_without_a_500(client, sps):
     assert page.status_code == 200 and "No open IdP session" in page.content.decode()
     assert ended.status_code == 302 and ended["Location"] == "/admin/idp/spsession/"
     assert not RevokedSession.objects.filter(session_index=index).exists()
+
+
+def test_a_sign_on_again_to_the_last_sp_leaves_the_cookie_unwritten():
+    """The cookie copy is written only when it changes: no cookie is re-signed per sign-on."""
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+
+    session = SessionStore()
+    session[SESSION_INDEX] = "_index"
+    participant = participants.Participant("_index", "alice", SP1, "name-id")
+    for expect_write in (True, False):
+        session.modified = False
+        participants._recorded.participants = [participant]
+        participants.keep_in_session(session)
+        assert session.modified is expect_write
+    assert participants.from_cookie(session, "alice") == [participant]
