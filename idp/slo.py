@@ -27,7 +27,7 @@ from .saml import bindings, logout, signing
 from .saml import constants as c
 from .saml.errors import SamlError
 from .saml.release import NameID
-from .sso import _service_provider, verified_signature
+from .sso import service_provider, verified_signature
 
 SLO = "slo"
 ROUND_LIFETIME = datetime.timedelta(minutes=10)
@@ -170,7 +170,7 @@ def kind_of(fields: Mapping[str, str]) -> str:
 
 def _checked_request(request: logout.LogoutRequest, now: datetime.datetime) -> ServiceProvider:
     _check_destination(request.destination, "LogoutRequest")
-    sp = _service_provider(request.issuer)
+    sp = service_provider(request.issuer)
     logout.check_fresh(request, now, sp.request_max_age)
     return sp
 
@@ -313,7 +313,7 @@ def _record_answer(response: logout.LogoutResponse, relay_state: str, signed, ve
                 f"Its Issuer is {response.issuer[:300]}; the LogoutRequest went to {entry['sp']}.",
                 "The SP must answer with its own entity ID as Issuer.",
             )
-        sp = _service_provider(response.issuer)
+        sp = service_provider(response.issuer)
         verified_signature(sp, signed, verify, "LogoutResponse")
         entry["state"] = LOGGED_OUT if response.succeeded else FAILED
         entry["detail"] = (

@@ -125,7 +125,7 @@ class Authentication:
         return not pending.force_authn or self.authn_instant >= pending.received_at
 
 
-def _service_provider(entity_id: str, missing_status: int = 400) -> ServiceProvider:
+def service_provider(entity_id: str, missing_status: int = 400) -> ServiceProvider:
     printable = entity_id.isprintable() and len(entity_id) <= 1024
     sp = cache.service_provider(entity_id) if printable else None
     if sp is None:
@@ -238,7 +238,7 @@ def _parse(xml: bytes, endpoint: str = "") -> tuple[authn_requests.AuthnRequest,
             f"endpoint {endpoint}.",
             "Reload this IdP's metadata at the SP, or set IDP_BASE_URL to the URL the SP uses.",
         )
-    sp = _service_provider(request.issuer)
+    sp = service_provider(request.issuer)
     authn_requests.check_fresh(request, _now(), sp.request_max_age)
     return request, sp
 
@@ -586,7 +586,7 @@ def refuse(pending: PendingRequest, error: SamlError, username: str = "") -> Sam
 
 def status_response(pending: PendingRequest, status: str, message: str) -> bindings.PostForm:
     """Tell the SP why no assertion comes (NoPassive, InvalidNameIDPolicy), in a signed Response."""
-    sp = _service_provider(pending.sp_entity_id)
+    sp = service_provider(pending.sp_entity_id)
     _claim(pending, sp)
     return _status_response(sp, pending, status, message)
 
@@ -632,7 +632,7 @@ def authn_decision(
 ) -> authn_context.Decision:
     """Whether a sign-in of class `performed` meets the request and the SP's floor (and if
     not, whether one of the `achievable` classes would): see authn_context.decide."""
-    sp = _service_provider(pending.sp_entity_id)
+    sp = service_provider(pending.sp_entity_id)
     return authn_context.decide(
         pending.requested_authn_context, performed, frozenset(achievable), authn_floor(sp)
     )
@@ -640,7 +640,7 @@ def authn_decision(
 
 def refuse_authn_context(pending: PendingRequest, reason: str) -> bindings.PostForm:
     """NoAuthnContext (core §3.4.1.2): the request cannot be met; never a weaker assertion."""
-    sp = _service_provider(pending.sp_entity_id)
+    sp = service_provider(pending.sp_entity_id)
     return status_response(
         pending,
         c.STATUS_NO_AUTHN_CONTEXT,
@@ -651,7 +651,7 @@ def refuse_authn_context(pending: PendingRequest, reason: str) -> bindings.PostF
 def respond(pending: PendingRequest, auth: Authentication) -> bindings.PostForm:
     """Answer an AuthnRequest for a signed-in user: the assertion states the class that met
     the request (or the SP's floor); a sign-in that meets neither gets NoAuthnContext."""
-    sp = _service_provider(pending.sp_entity_id)
+    sp = service_provider(pending.sp_entity_id)
     decision = authn_decision(pending, auth.authn_class)
     if not isinstance(decision, authn_context.Satisfied):
         return refuse_authn_context(pending, decision.reason)
@@ -696,7 +696,7 @@ def idp_initiated(
     auth: Authentication, entity_id: str, role_arn: str = "", relay_state: str = ""
 ) -> bindings.PostForm:
     """Unsolicited sign-on from the portal: no AuthnRequest, the SP's default ACS."""
-    sp = _service_provider(entity_id)
+    sp = service_provider(entity_id)
     if not sp.allow_idp_initiated:
         raise SamlError(
             "IdP-initiated sign-on is off for this service provider",
@@ -802,7 +802,7 @@ def mint(
             "Pass the ID attribute of the SP's AuthnRequest, or leave it out for an "
             "IdP-initiated response.",
         )
-    sp = _service_provider(sp_entity_id, missing_status=404)
+    sp = service_provider(sp_entity_id, missing_status=404)
     user = _active_user(username)
     _check_floor(sp, authn_class, MINT, user.get_username())
     relay_state = bindings.check_relay_state(relay_state or sp.default_relay_state)
