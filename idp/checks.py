@@ -1,4 +1,4 @@
-"""System checks run at start-up (`manage.py check`, runserver, migrate): the signing key."""
+"""System checks run at start-up (`manage.py check`, runserver, migrate): the signing keys."""
 
 import datetime
 
@@ -7,7 +7,9 @@ from django.core.checks import Error, Warning, register
 from django.db import DatabaseError
 from django.utils import timezone
 
+from . import keys
 from .models import SigningKey
+from .saml.errors import SamlError
 
 
 @register("fedmock")
@@ -47,3 +49,27 @@ def check_signing_key(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register("fedmock")
+def check_key_material(app_configs=None, **kwargs):
+    """Every published key decrypts with this host's IDP_KEY_ENCRYPTION_KEY and parses."""
+    try:
+        rows = list(
+            SigningKey.objects.exclude(state=SigningKey.State.RETIRED).values_list(
+                "fingerprint", "private_key_encrypted", "certificate_pem"
+            )
+        )
+    except DatabaseError:  # not migrated yet
+        return []
+    problems = []
+    for fingerprint, token, cert_pem in rows:
+        try:
+            if token:
+                keys.key_material(fingerprint, token, cert_pem)
+            elif not all(path.exists() for path in keys.key_paths(fingerprint)):
+                # A check only reads: a key with files is adopted on first use.
+                raise keys.missing_material(fingerprint)
+        except SamlError as error:
+            problems.append(Error(str(error), hint=error.hint, id="fedmock.E002"))
+    return problems

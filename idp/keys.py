@@ -1,10 +1,18 @@
-"""The key store in certs/ and the signing-key lifecycle: stage, activate, retire.
+"""The key store and the signing-key lifecycle: stage, activate, retire.
 
-Key material lives in files named by fingerprint; each key's state lives in
-the database. A process parses each key once. Under gunicorn a watcher thread
-per worker (watcher.py) re-reads the states every half second and parses new
-keys off the request path; without it (tests, runserver) the request path
-re-reads the states at most once per IDP_KEY_REFRESH_SECONDS.
+Each key's material and state live in the database, so every host of one database signs
+with any published key and a new host needs nothing copied. The private key is encrypted
+at rest with IDP_KEY_ENCRYPTION_KEY (the KEK) as a Fernet token: authenticated (a wrong
+KEK is told from a damaged row, never decrypts to garbage), versioned, one printable key
+per host that is easy to pass in the environment, and MultiFernet lets a new KEK be added
+before the old one goes. (AES-GCM would add associated data, but load_key already refuses
+a private key that does not match its row's certificate.) IDP_CERTS_DIR is now only an
+import/export format (`import_key`, `export_key`) and the place rows from before this
+were adopted from, once (`adopt_key_files`). A process parses each key once.
+
+Under gunicorn a watcher thread per worker (watcher.py) re-reads the states every half
+second and parses new keys off the request path; without it (tests, runserver) the
+request path re-reads the states at most once per IDP_KEY_REFRESH_SECONDS.
 
 A rollover step waits until every worker can have seen the previous one
 (`PROPAGATION`), so no worker signs with a key another worker does not publish.
@@ -18,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, Subquery
@@ -68,24 +78,159 @@ def _write_atomically(path: Path, data: bytes, mode: int) -> None:
 
 
 def key_paths(fingerprint: str) -> tuple[Path, Path]:
+    """Where the files of a key from before keys lived in the database were."""
     directory = certs_dir()
     return directory / f"{fingerprint}.key", directory / f"{fingerprint}.crt"
 
 
+# --- encryption at rest --------------------------------------------------------------
+
+KEK_HINT = (
+    "Give this host the IDP_KEY_ENCRYPTION_KEY that the other hosts of this database use "
+    "(the one the keys were stored with), then restart it."
+)
+
+_fernets: dict[str, MultiFernet] = {}
+
+
+def _fernet() -> MultiFernet:
+    """The KEK(s): the first encrypts, any decrypts."""
+    text = settings.IDP_KEY_ENCRYPTION_KEY
+    if text not in _fernets:
+        try:
+            parts = [Fernet(part.strip()) for part in text.split(",") if part.strip()]
+            _fernets[text] = MultiFernet(parts)
+        except ValueError as error:
+            raise SamlError(
+                "IDP_KEY_ENCRYPTION_KEY is not a key-encryption key",
+                "It must be a Fernet key: 32 random bytes in url-safe base64, 44 characters "
+                "(or several, comma-separated).",
+                "Generate one with `python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'` and give every host the same.",
+                status=503,
+            ) from error
+    return _fernets[text]
+
+
+def encrypt_private_key(key_pem: bytes) -> str:
+    return _fernet().encrypt(key_pem).decode("ascii")
+
+
+def decrypt_private_key(fingerprint: str, token: str) -> bytes:
+    try:
+        return _fernet().decrypt(token.encode("ascii"))
+    except (InvalidToken, UnicodeEncodeError) as error:
+        raise SamlError(
+            "The IdP cannot decrypt its signing key",
+            f"Key {fingerprint[:16]} was stored with another IDP_KEY_ENCRYPTION_KEY "
+            "than this host's.",
+            KEK_HINT,
+            status=503,
+        ) from error
+
+
 def store_key(key_pem: bytes, cert_pem: bytes, state: str, use: str = SAML) -> SigningKey:
-    """Write the key pair into the store and record its state."""
+    """Store the key pair (the private key encrypted) and its state in the database."""
     material = _usable(key_pem, cert_pem)
-    certs_dir().mkdir(parents=True, exist_ok=True)
-    key_path, cert_path = key_paths(material.fingerprint)
-    _write_atomically(key_path, key_pem, 0o600)
-    _write_atomically(cert_path, cert_pem, 0o644)
     return SigningKey.objects.create(
         fingerprint=material.fingerprint,
         state=state,
         use=use,
         not_valid_before=material.not_valid_before,
         not_valid_after=material.not_valid_after,
+        private_key_encrypted=encrypt_private_key(key_pem),
+        certificate_pem=cert_pem.decode("ascii"),
     )
+
+
+def missing_material(fingerprint: str) -> SamlError:
+    # No path in it: the 503 page is shown to anyone.
+    return SamlError(
+        "A signing key's material is missing",
+        f"The database lists key {fingerprint[:16]} but holds no material for it, and "
+        "this host's IDP_CERTS_DIR has no files for it.",
+        "Start a host whose IDP_CERTS_DIR holds the key once (it moves the key into the "
+        f"database), or retire it with `python manage.py rotate_key retire {fingerprint[:16]}`.",
+        status=503,
+    )
+
+
+def adopt_key_files(fingerprint: str) -> tuple[bytes, bytes]:
+    """A row from before keys lived in the database: move its files' material into it, once.
+
+    Returns the key and certificate PEM. The files stay, as an export.
+    """
+    key_path, cert_path = key_paths(fingerprint)
+    try:
+        key_pem, cert_pem = key_path.read_bytes(), cert_path.read_bytes()
+    except FileNotFoundError as error:
+        raise missing_material(fingerprint) from error
+    try:
+        material = signing.load_key(key_pem, cert_pem)
+    except (ValueError, TypeError) as error:
+        raise SamlError(
+            "A signing key file cannot be used",
+            f"The files of key {fingerprint[:16]} in IDP_CERTS_DIR do not hold it: {error}.",
+            "Restore them from a backup, or retire the key with "
+            f"`python manage.py rotate_key retire {fingerprint[:16]}`.",
+            status=503,
+        ) from error
+    if material.fingerprint != fingerprint:
+        raise missing_material(fingerprint)
+    SigningKey.objects.filter(fingerprint=fingerprint, private_key_encrypted="").update(
+        private_key_encrypted=encrypt_private_key(key_pem),
+        certificate_pem=cert_pem.decode("ascii"),
+    )
+    return key_pem, cert_pem
+
+
+def adopt_all_key_files() -> list[str]:
+    """Every published row without material takes it from IDP_CERTS_DIR (first start)."""
+    rows = SigningKey.objects.filter(private_key_encrypted="").exclude(state=State.RETIRED)
+    # A key whose files are on another host's disk waits for that host to start (the
+    # check names it): this host's start must not fail for it.
+    adopted = [
+        fingerprint
+        for fingerprint in rows.values_list("fingerprint", flat=True)
+        if all(path.exists() for path in key_paths(fingerprint))
+    ]
+    for fingerprint in adopted:
+        adopt_key_files(fingerprint)
+    return adopted
+
+
+def key_material(fingerprint: str, token: str, cert_pem: str) -> signing.KeyMaterial:
+    """A row's key, decrypted and parsed; a SamlError (503) says why it cannot be."""
+    if token:
+        key_pem, cert_bytes = decrypt_private_key(fingerprint, token), cert_pem.encode("ascii")
+    else:
+        key_pem, cert_bytes = adopt_key_files(fingerprint)
+    try:
+        return signing.load_key(key_pem, cert_bytes)
+    except (ValueError, TypeError) as error:
+        raise SamlError(
+            "A signing key in the database cannot be used",
+            f"Key {fingerprint[:16]} decrypts, but does not parse: {error}.",
+            f"Retire it with `python manage.py rotate_key retire {fingerprint[:16]}`.",
+            status=503,
+        ) from error
+
+
+def export_key(fingerprint: str, directory: Path) -> tuple[SigningKey, Path, Path]:
+    """Write a key as FINGERPRINT.key (0600) and FINGERPRINT.crt, as import_key reads them."""
+    key = _get(fingerprint)
+    material = key_material(key.fingerprint, key.private_key_encrypted, key.certificate_pem)
+    key_pem = material.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    key_path = directory / f"{key.fingerprint}.key"
+    cert_path = directory / f"{key.fingerprint}.crt"
+    _write_atomically(key_path, key_pem, 0o600)
+    _write_atomically(cert_path, material.cert_pem.encode("ascii"), 0o644)
+    return key, key_path, cert_path
 
 
 def _usable(key_pem: bytes, cert_pem: bytes) -> signing.KeyMaterial:
@@ -391,8 +536,21 @@ class _KeyCache:
         )
         active = [row for row in rows if row[1] == State.ACTIVE]
         signer = max(active, key=lambda row: row[2])[0] if active else None
+        unparsed = [row[0] for row in rows if row[0] not in self._material]
+        stored = {
+            fingerprint: (token, cert_pem)
+            for fingerprint, token, cert_pem in SigningKey.objects.filter(
+                fingerprint__in=unparsed
+            ).values_list("fingerprint", "private_key_encrypted", "certificate_pem")
+        }
         with self._lock:
-            published = tuple(self._load(fingerprint) for fingerprint, _, _ in rows)
+            for fingerprint in unparsed:
+                if fingerprint in stored:  # else deleted meanwhile: the next refresh drops it
+                    self._material[fingerprint] = key_material(fingerprint, *stored[fingerprint])
+            rows = [row for row in rows if row[0] in self._material]
+            if signer not in self._material:
+                signer = None
+            published = tuple(self._material[fingerprint] for fingerprint, _, _ in rows)
             ring = KeyRing(
                 time.monotonic(),
                 self._material[signer] if signer else None,
@@ -400,24 +558,6 @@ class _KeyCache:
             )
             self._ring = ring
         return ring
-
-    def _load(self, fingerprint: str) -> signing.KeyMaterial:
-        material = self._material.get(fingerprint)
-        if material is not None:
-            return material
-        key_path, cert_path = key_paths(fingerprint)
-        try:
-            material = signing.load_key(key_path.read_bytes(), cert_path.read_bytes())
-        except FileNotFoundError as error:
-            raise SamlError(
-                "The signing key file is missing",
-                f"{error.filename} does not exist, but the database lists key {fingerprint}.",
-                "Restore the file into IDP_CERTS_DIR, or retire the key with "
-                "`python manage.py rotate_key retire FINGERPRINT`.",
-                status=503,
-            ) from error
-        self._material[fingerprint] = material
-        return material
 
 
 # One cache per use: SAML metadata never lists a JWT key, nor the JWKS a SAML key.

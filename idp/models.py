@@ -582,7 +582,11 @@ class PersistentNameID(models.Model):
 
 
 class SigningKey(models.Model):
-    """A key's place in the rollover; the key material lives in IDP_CERTS_DIR.
+    """A key's place in the rollover, and its material: every host signs with it.
+
+    The private key is stored encrypted with IDP_KEY_ENCRYPTION_KEY (a Fernet token, see
+    keys.py); the certificate is public, so stored in clear. A row from before keys lived
+    in the database has neither; keys.py adopts its files from IDP_CERTS_DIR once.
 
     next: published in metadata, not yet signing. active: published; the most
     recently activated active key signs. retired: neither.
@@ -605,6 +609,9 @@ class SigningKey(models.Model):
     not_valid_after = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     state_changed_at = models.DateTimeField(auto_now_add=True)
+    # Not editable: neither the admin's form nor an API serializer may show or take them.
+    private_key_encrypted = models.TextField(default="", editable=False)
+    certificate_pem = models.TextField(default="", editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -8,9 +8,11 @@ environment variable of the same name.
 DATABASE_URL   any dj-database-url URL (default SQLite in the project folder, mode 0600);
                postgres://USER:PASSWORD@HOST:PORT/NAME for several hosts (psycopg 3)
 SECRET_KEY     Django secret; without it one is generated once into .secret_key
+IDP_KEY_ENCRYPTION_KEY  encrypts signing keys in the database; default: .key_encryption_key
 DEBUG          "1" for Django's debug pages (never in a shared deployment)
 """
 
+import base64
 import datetime
 import os
 import secrets
@@ -26,21 +28,33 @@ from idp import conf
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def _development_secret_key() -> str:
+def _development_secret(name: str, generate) -> str:
     # Persisted so that every gunicorn worker and every restart share one key;
     # a per-process random key would log users out between workers.
-    path = BASE_DIR / ".secret_key"
+    path = BASE_DIR / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        key = secrets.token_urlsafe(50)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        key = generate()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process wrote it first: use theirs
+            return path.read_text().strip()
         with os.fdopen(fd, "w") as handle:
             handle.write(key)
         return key
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY") or _development_secret_key()
+SECRET_KEY = os.environ.get("SECRET_KEY") or _development_secret(
+    ".secret_key", lambda: secrets.token_urlsafe(50)
+)
+# Encrypts the signing keys' private halves in the database (idp/keys.py). Every host of one
+# database needs the same value, as with SECRET_KEY; one host alone may use the generated
+# file. A Fernet key (32 bytes, url-safe base64); several, comma-separated, decrypt and the
+# first encrypts, so that a KEK can be replaced without a moment when no key decrypts.
+IDP_KEY_ENCRYPTION_KEY = os.environ.get("IDP_KEY_ENCRYPTION_KEY") or _development_secret(
+    ".key_encryption_key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode()
+)
 DEBUG = os.environ.get("DEBUG") == "1"
 
 _idp = conf.from_environment(os.environ)

@@ -14,6 +14,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from . import audit, cache, clock, keys, participants, replay, sessions, slo
+from .saml.errors import SamlError
 from .sts import state as sts_state
 
 logger = logging.getLogger("fedmock.watcher")
@@ -39,13 +40,31 @@ def prune_expired() -> None:
     sts_state.prune_credentials(clock.now())
 
 
+# Each step's last failure, so that a lasting one (a wrong IDP_KEY_ENCRYPTION_KEY) is logged
+# once per change, not twice a second.
+_failures: dict[str, str] = {}
+
+
 def _refresh() -> None:
-    """Each step on its own: a key file gone bad must not stop the caches or the audit."""
+    """Each step on its own: a key gone bad must not stop the caches or the audit."""
     for step in (keys.refresh_keys, cache.refresh, sessions.refresh, audit.flush, prune_expired):
+        name = step.__qualname__
         try:
             step()
-        except Exception:
-            logger.exception("%s failed", step.__qualname__)
+        except SamlError as error:  # a known problem, whose message says what to do
+            _failed(name, f"{error} {error.hint}".strip(), traceback=False)
+        except Exception as error:
+            _failed(name, f"{type(error).__name__}: {error}", traceback=True)
+        else:
+            if _failures.pop(name, None) is not None:
+                logger.warning("%s works again", name)
+
+
+def _failed(name: str, message: str, traceback: bool) -> None:
+    if _failures.get(name) == message:
+        return
+    _failures[name] = message
+    logger.error("%s failed: %s", name, message, exc_info=traceback)
 
 
 def start(interval: float | None = None) -> threading.Thread:

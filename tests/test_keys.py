@@ -22,6 +22,7 @@ from idp import iam, identity, keys
 from idp.models import SigningKey
 from idp.saml import constants as c
 from idp.saml import signing
+from idp.saml.errors import SamlError
 
 from .agents import certificate
 
@@ -404,15 +405,17 @@ def test_import_key_refuses_an_expired_key_as_the_active_one(db, tmp_path):
         run("import_key", "--key", str(tmp_path / "k.pem"), "--cert", str(tmp_path / "c.pem"))
 
 
-def test_a_broken_key_file_stops_signing_instead_of_signing_with_an_old_key(signing_key):
+def test_a_broken_stored_key_stops_signing_instead_of_signing_with_an_old_key(signing_key):
     staged = keys.stage()
     keys.activate(now=staged.state_changed_at + keys.propagation())
     staged = keys.signing_row()
-    keys.key_paths(staged.fingerprint)[0].write_bytes(b"garbage")
+    # Decrypts (the KEK is right) but is no key: the row itself is damaged.
+    SigningKey.objects.filter(pk=staged.pk).update(
+        private_key_encrypted=keys.encrypt_private_key(b"garbage")
+    )
     keys.forget_cached_keys()
-    with pytest.raises(Exception):  # noqa: B017 - whatever parsing raises
+    with pytest.raises(SamlError, match="cannot be used"):
         keys.refresh_keys()
-    from idp.saml.errors import SamlError
-
-    with pytest.raises((SamlError, ValueError)):
+    with pytest.raises(SamlError) as refused:
         keys.active_key()
+    assert refused.value.status == 503 and "rotate_key retire" in refused.value.hint

@@ -131,7 +131,10 @@ def test_generated_key_is_rsa_2048_sha256_and_private(db, settings, tmp_path):
     key, created = keys.ensure_active_key()
     assert created
     assert keys.ensure_active_key() == (key, False)
-    key_path, cert_path = keys.key_paths(key.fingerprint)
+    # Stored encrypted, never as a PEM in clear; exported as a private (0600) file.
+    assert b"PRIVATE KEY" not in key.private_key_encrypted.encode()
+    assert b"PRIVATE KEY" in keys.decrypt_private_key(key.fingerprint, key.private_key_encrypted)
+    _, key_path, cert_path = keys.export_key(key.fingerprint, tmp_path / "export")
     assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     assert cert.public_key().key_size == 2048

@@ -1,20 +1,30 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from idp import keys
+from idp.saml.errors import SamlError
 
 
 class Command(BaseCommand):
     help = (
-        "Make sure an active SAML and an active JWT signing key exist, generating RSA-2048 + "
-        "self-signed cert if not."
+        "Make sure an active SAML and an active JWT signing key exist in the database, "
+        "generating RSA-2048 + self-signed cert if not; keys from before keys lived in the "
+        "database are moved there from IDP_CERTS_DIR."
     )
 
     def handle(self, *args, **options):
-        # Both uses: `make run` runs this, and /oidc/ needs a JWT key as sign-ons a SAML one.
-        for use, what in ((keys.SAML, "signing key"), (keys.Use.JWT, "JWT signing key")):
-            key, created = keys.ensure_active_key(use)
-            verb = "Generated" if created else "Using"
-            self.stdout.write(
-                f"{verb} {what} {key.fingerprint} (valid until {key.not_valid_after:%Y-%m-%d}) "
-                f"in {keys.certs_dir()}"
-            )
+        try:
+            # The one-time move: rows that name a key in IDP_CERTS_DIR take its material.
+            for fingerprint in keys.adopt_all_key_files():
+                self.stdout.write(
+                    f"Moved key {fingerprint} from {keys.certs_dir()} into the database"
+                )
+            # Both uses: `make run` runs this, and /oidc/ needs a JWT key as sign-ons a SAML one.
+            for use, what in ((keys.SAML, "signing key"), (keys.Use.JWT, "JWT signing key")):
+                key, created = keys.ensure_active_key(use)
+                verb = "Generated" if created else "Using"
+                self.stdout.write(
+                    f"{verb} {what} {key.fingerprint} "
+                    f"(valid until {key.not_valid_after:%Y-%m-%d}) in the database"
+                )
+        except SamlError as error:
+            raise CommandError(f"{error} {error.hint}") from error
