@@ -1,0 +1,276 @@
+"""Issue 13 part K: signing keys in the database, encrypted with IDP_KEY_ENCRYPTION_KEY.
+
+Any host of one database signs with any published key; IDP_CERTS_DIR is only an import
+and export format, and where keys from before were adopted from, once.
+"""
+
+import io
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.checks import run_checks
+from django.core.management import CommandError, call_command
+from lxml import etree
+from signxml import XMLVerifier
+
+from idp import identity, keys, watcher
+from idp.models import SigningKey
+from idp.saml import aws, signing
+from idp.saml import constants as c
+
+ROOT = Path(__file__).parent.parent
+NS = {"ds": c.DS}
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def e002(settings_override=None) -> list:
+    return [m for m in run_checks(tags=None) if m.id == "fedmock.E002"]
+
+
+def published_certificates() -> list[str]:
+    keys.forget_cached_keys()
+    root = etree.fromstring(identity.metadata_xml())
+    return ["".join(t.split()) for t in root.xpath("//ds:X509Certificate/text()", namespaces=NS)]
+
+
+# --- two processes, two certs dirs, one database ---------------------------------------
+
+
+def host(tmp_path: Path, name: str, kek: str) -> tuple[list[str], dict]:
+    """A separate process as another host runs it: its own IDP_CERTS_DIR, the shared DB."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
+        "IDP_CERTS_DIR": str(tmp_path / name / "certs"),
+        "IDP_KEY_ENCRYPTION_KEY": kek,
+        "SECRET_KEY": "shared",
+        "IDP_BASE_URL": "http://idp.example",
+    }
+    return [sys.executable, str(ROOT / "manage.py")], env
+
+
+def manage(tmp_path, name, kek, *args) -> subprocess.CompletedProcess:
+    command, env = host(tmp_path, name, kek)
+    return subprocess.run(
+        [*command, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+SIGN_METADATA = (
+    "import sys; from idp import identity; sys.stdout.write(identity.metadata_xml(signed=True)"
+    ".decode())"
+)
+
+
+def test_two_hosts_with_their_own_certs_dirs_sign_with_the_one_key_in_the_database(tmp_path):
+    kek = Fernet.generate_key().decode()
+    assert manage(tmp_path, "a", kek, "migrate", "-v0").returncode == 0
+    created = manage(tmp_path, "a", kek, "ensure_signing_key")
+    assert created.returncode == 0, created.stderr
+    assert "Generated signing key" in created.stdout
+    # Host b generates nothing, and has no file: it reads the key host a stored.
+    again = manage(tmp_path, "b", kek, "ensure_signing_key")
+    assert "Using signing key" in again.stdout and "Generated" not in again.stdout
+    exported = manage(
+        tmp_path,
+        "a",
+        kek,
+        "export_key",
+        created.stdout.split()[3],
+        "--out",
+        str(tmp_path / "export"),
+    )
+    assert exported.returncode == 0, exported.stderr
+    (cert_path,) = (tmp_path / "export").glob("*.crt")
+    for name in ("a", "b"):
+        signed = manage(tmp_path, name, kek, "shell", "-v0", "-c", SIGN_METADATA)
+        assert signed.returncode == 0, signed.stderr
+        XMLVerifier().verify(
+            signed.stdout.encode(), x509_cert=cert_path.read_text(), id_attribute="ID"
+        )
+    # The key never went to either host's disk: certs/ is an export format only.
+    for name in ("a", "b"):
+        assert not list((tmp_path / name).glob("certs/*"))
+    # A third host with another KEK cannot decrypt it, and says so in one line.
+    wrong = manage(
+        tmp_path, "c", Fernet.generate_key().decode(), "shell", "-v0", "-c", SIGN_METADATA
+    )
+    assert wrong.returncode != 0 and "cannot decrypt" in wrong.stderr
+    checked = manage(tmp_path, "c", Fernet.generate_key().decode(), "check")
+    assert checked.returncode == 1 and "fedmock.E002" in checked.stderr
+    assert "IDP_KEY_ENCRYPTION_KEY" in checked.stderr and "Traceback" not in checked.stderr
+
+
+# --- a wrong or malformed KEK --------------------------------------------------------------
+
+
+WRONG_KEKS = {
+    "another key": lambda: Fernet.generate_key().decode(),
+    "not a Fernet key": lambda: "correct horse battery staple",
+    "empty list": lambda: " , ",
+}
+
+
+@pytest.mark.parametrize("kek", WRONG_KEKS.values(), ids=WRONG_KEKS.keys())
+def test_a_wrong_kek_is_a_503_naming_the_problem_and_the_fix_with_no_path(
+    client, demo, settings, kek
+):
+    settings.IDP_KEY_ENCRYPTION_KEY = kek()
+    keys.forget_cached_keys()
+    client.login(username="alice", password="alice")
+    for response in (
+        client.get("/saml/metadata/"),
+        client.get("/saml/init/", {"sp": aws.AUDIENCE}),
+    ):
+        body = response.content.decode()
+        assert response.status_code == 503, body[:300]
+        assert "IDP_KEY_ENCRYPTION_KEY" in body
+        assert str(settings.IDP_CERTS_DIR) not in body and "/certs" not in body
+        assert "Traceback" not in body
+    (problem,) = e002()
+    assert "IDP_KEY_ENCRYPTION_KEY" in problem.msg + problem.hint
+
+
+def test_the_right_kek_among_several_still_decrypts(client, demo, settings):
+    """MultiFernet: a new KEK can be added first, so no moment has no key that decrypts."""
+    settings.IDP_KEY_ENCRYPTION_KEY = (
+        f"{Fernet.generate_key().decode()},{settings.IDP_KEY_ENCRYPTION_KEY}"
+    )
+    keys.forget_cached_keys()
+    assert client.get("/saml/metadata/").status_code == 200
+    assert e002() == []
+
+
+def test_the_watcher_logs_a_lasting_failure_once_per_change(demo, settings, caplog):
+    watcher._failures.clear()
+    right = settings.IDP_KEY_ENCRYPTION_KEY
+    caplog.set_level(logging.INFO, logger="fedmock.watcher")
+    settings.IDP_KEY_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    keys.forget_cached_keys()
+    for _ in range(5):
+        watcher._refresh()
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(failures) == 1, [r.getMessage() for r in failures]
+    assert not failures[0].exc_info and "\n" not in failures[0].getMessage()
+    assert "cannot decrypt" in failures[0].getMessage()
+    # Another problem is a change: logged once more.
+    settings.IDP_KEY_ENCRYPTION_KEY = "garbage"
+    for _ in range(3):
+        watcher._refresh()
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 2
+    settings.IDP_KEY_ENCRYPTION_KEY = right
+    watcher._refresh()
+    assert "works again" in caplog.records[-1].getMessage()
+    assert watcher._failures == {}
+
+
+# --- rotation, import and export through the database ---------------------------------
+
+
+def test_rotation_stage_activate_retire_is_seen_by_a_host_without_files(
+    signing_key, settings, tmp_path
+):
+    first = signing_key
+    staged = keys.stage()
+    # Another host: another (empty) certs dir, the same database.
+    settings.IDP_CERTS_DIR = tmp_path / "elsewhere"
+    assert len(published_certificates()) == 2
+    keys.activate(now=staged.state_changed_at + keys.propagation())
+    keys.forget_cached_keys()
+    assert keys.active_key().fingerprint == staged.fingerprint
+    staged.refresh_from_db()
+    keys.retire(now=staged.state_changed_at + keys.propagation())
+    assert published_certificates() == [signing.cert_base64(staged.certificate_pem)]
+    assert SigningKey.objects.get(pk=first.pk).state == "retired"
+    assert not settings.IDP_CERTS_DIR.exists()
+
+
+def test_export_then_import_into_another_database_keeps_the_key(signing_key, tmp_path):
+    out = run("export_key", signing_key.fingerprint[:12], "--out", str(tmp_path / "x"))
+    assert signing_key.fingerprint in out
+    key_path, cert_path = (
+        tmp_path / "x" / f"{signing_key.fingerprint}.{e}" for e in ("key", "crt")
+    )
+    assert oct(key_path.stat().st_mode & 0o777) == "0o600"
+    SigningKey.objects.update(state="retired")  # so that it may go: as a fresh database
+    SigningKey.objects.all().delete()
+    imported = run("import_key", "--key", str(key_path), "--cert", str(cert_path))
+    assert f"Imported key {signing_key.fingerprint} as active" in imported
+    keys.forget_cached_keys()
+    assert keys.active_key().fingerprint == signing_key.fingerprint
+
+
+@pytest.mark.parametrize("fingerprint", ["", "0000", "zz"])
+def test_export_of_an_unknown_key_is_one_line(db, signing_key, fingerprint):
+    with pytest.raises(CommandError, match="rotate_key status"):
+        run("export_key", fingerprint or "f" * 64)
+
+
+def test_a_key_from_before_is_adopted_from_its_files_once(db, settings, key_pems):
+    """A row made when keys lived in certs/: its files move into the database on first use."""
+    material = signing.load_key(*key_pems)
+    row = keys.store_key(*key_pems, state="active")
+    SigningKey.objects.filter(pk=row.pk).update(private_key_encrypted="", certificate_pem="")
+    key_path, cert_path = keys.key_paths(material.fingerprint)
+    key_path.parent.mkdir(parents=True)
+    key_path.write_bytes(key_pems[0])
+    cert_path.write_bytes(key_pems[1])
+    assert e002() == []  # the files are there: not a problem
+    assert "Moved key" in run("ensure_signing_key")
+    row.refresh_from_db()
+    assert row.private_key_encrypted and row.certificate_pem == key_pems[1].decode()
+    key_path.unlink()  # the files are now only an export
+    keys.forget_cached_keys()
+    assert keys.active_key().fingerprint == material.fingerprint
+    assert "Moved key" not in run("ensure_signing_key")
+
+
+def test_a_key_from_before_with_no_files_here_is_a_503_and_an_error(client, db, key_pems):
+    row = keys.store_key(*key_pems, state="active")
+    SigningKey.objects.filter(pk=row.pk).update(private_key_encrypted="", certificate_pem="")
+    keys.forget_cached_keys()
+    response = client.get("/saml/metadata/")
+    body = response.content.decode()
+    assert response.status_code == 503 and "holds no material" in body
+    assert "/certs" not in body
+    (problem,) = e002()
+    assert "rotate_key retire" in problem.hint
+    # ensure_signing_key does not fail for it: another host may hold the files.
+    assert "Moved key" not in run("ensure_signing_key")
+
+
+def test_the_private_key_is_in_no_column_in_clear(signing_key, key_pems):
+    row = SigningKey.objects.values().get(pk=signing_key.pk)
+    text = repr(row)
+    assert "PRIVATE KEY" not in text and key_pems[0].decode().splitlines()[1] not in text
+    assert (
+        keys.decrypt_private_key(signing_key.fingerprint, row["private_key_encrypted"])
+        == key_pems[0]
+    )
+
+
+def test_the_admin_form_shows_no_key_material(admin_client, signing_key):
+    page = admin_client.get(f"/admin/idp/signingkey/{signing_key.pk}/change/").content.decode()
+    assert "private_key_encrypted" not in page and signing_key.private_key_encrypted not in page
+
+
+def test_the_development_kek_is_a_private_file_beside_the_secret_key():
+    from django.conf import settings as live
+
+    if os.environ.get("IDP_KEY_ENCRYPTION_KEY"):
+        pytest.skip("the environment gives the KEK")
+    path = ROOT / ".key_encryption_key"
+    assert path.read_text().strip() == live.IDP_KEY_ENCRYPTION_KEY
+    assert path.stat().st_mode & 0o777 == 0o600
+    Fernet(live.IDP_KEY_ENCRYPTION_KEY)  # a usable key
