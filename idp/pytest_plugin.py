@@ -18,6 +18,7 @@ directory), fedmock_clock_offset (seconds, IDP_CLOCK_OFFSET), fedmock_start_time
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import socket
@@ -196,6 +197,9 @@ class Server:
             IDP_BASE_URL=self.base_url,
             IDP_CERTS_DIR=str(workdir / "certs"),
             SECRET_KEY=secrets.token_urlsafe(50),
+            # Given, as SECRET_KEY is, so that settings never write a generated one into the
+            # installed package's folder. A Fernet key: 32 random bytes, url-safe base64.
+            IDP_KEY_ENCRYPTION_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             PORT=str(self.port),
             WEB_CONCURRENCY=str(workers),
             ACCESS_LOG=str(workdir / "access.log"),

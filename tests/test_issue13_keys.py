@@ -274,3 +274,14 @@ def test_the_development_kek_is_a_private_file_beside_the_secret_key():
     assert path.read_text().strip() == live.IDP_KEY_ENCRYPTION_KEY
     assert path.stat().st_mode & 0o777 == 0o600
     Fernet(live.IDP_KEY_ENCRYPTION_KEY)  # a usable key
+
+
+def test_the_pytest_plugins_server_is_given_its_own_kek(tmp_path, monkeypatch):
+    """Never a generated file in the installed package's folder, never the project's KEK."""
+    from idp.pytest_plugin import Server
+
+    monkeypatch.setenv("IDP_KEY_ENCRYPTION_KEY", "the project's own")
+    first, second = (Server(tmp_path / name, tmp_path / "none.yaml") for name in "ab")
+    kek = first.env["IDP_KEY_ENCRYPTION_KEY"]
+    Fernet(kek)  # usable
+    assert kek != "the project's own" and kek != second.env["IDP_KEY_ENCRYPTION_KEY"]
