@@ -129,9 +129,33 @@ def decrypt_private_key(fingerprint: str, token: str) -> bytes:
         ) from error
 
 
+def _same_kek_as_the_database() -> None:
+    """Refuse to store a key that the other hosts could not decrypt.
+
+    A host started with the wrong KEK that staged a key would otherwise take every other
+    host down as soon as they publish it.
+    """
+    stored = (
+        SigningKey.objects.exclude(private_key_encrypted="")
+        .order_by("-created_at")
+        .values_list("fingerprint", "private_key_encrypted")
+        .first()
+    )
+    if stored is None:
+        return
+    try:
+        decrypt_private_key(*stored)
+    except SamlError as error:
+        raise KeyLifecycleError(
+            "This host's IDP_KEY_ENCRYPTION_KEY does not decrypt the keys already in the "
+            f"database, so no other host could use a key it stored. {KEK_HINT}"
+        ) from error
+
+
 def store_key(key_pem: bytes, cert_pem: bytes, state: str, use: str = SAML) -> SigningKey:
     """Store the key pair (the private key encrypted) and its state in the database."""
     material = _usable(key_pem, cert_pem)
+    _same_kek_as_the_database()
     return SigningKey.objects.create(
         fingerprint=material.fingerprint,
         state=state,

@@ -285,3 +285,25 @@ def test_the_pytest_plugins_server_is_given_its_own_kek(tmp_path, monkeypatch):
     kek = first.env["IDP_KEY_ENCRYPTION_KEY"]
     Fernet(kek)  # usable
     assert kek != "the project's own" and kek != second.env["IDP_KEY_ENCRYPTION_KEY"]
+
+
+def test_a_host_with_another_kek_stores_no_key_and_does_not_start(signing_key, settings):
+    """Its key could be decrypted by no other host: they would all go down on publishing it."""
+    settings.IDP_KEY_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    for step in (keys.stage, lambda: keys.generate_key("next", use="jwt")):
+        with pytest.raises(keys.KeyLifecycleError, match="IDP_KEY_ENCRYPTION_KEY does not"):
+            step()
+    # ensure_signing_key would have to make the JWT key: refused, in one line.
+    with pytest.raises(CommandError, match="IDP_KEY_ENCRYPTION_KEY does not") as refused:
+        run("ensure_signing_key")
+    assert "\n" not in str(refused.value)
+    assert SigningKey.objects.count() == 1
+
+
+def test_ensure_signing_key_refuses_to_start_a_host_that_cannot_decrypt(signing_key, settings):
+    keys.generate_key("active", use="jwt")
+    assert "Using JWT signing key" in run("ensure_signing_key")
+    settings.IDP_KEY_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    with pytest.raises(CommandError, match="cannot decrypt its signing key") as refused:
+        run("ensure_signing_key")
+    assert "\n" not in str(refused.value) and "IDP_KEY_ENCRYPTION_KEY" in str(refused.value)

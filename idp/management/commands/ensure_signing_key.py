@@ -26,5 +26,10 @@ class Command(BaseCommand):
                     f"{verb} {what} {key.fingerprint} "
                     f"(valid until {key.not_valid_after:%Y-%m-%d}) in the database"
                 )
-        except SamlError as error:
-            raise CommandError(f"{error} {error.hint}") from error
+            # A host whose KEK decrypts none of them must not start as if it could sign. (A
+            # row from before, whose files are on another host, waits for that host.)
+            stored = keys.SigningKey.objects.exclude(private_key_encrypted="")
+            for key in stored.exclude(state=keys.State.RETIRED):
+                keys.key_material(key.fingerprint, key.private_key_encrypted, key.certificate_pem)
+        except (SamlError, keys.KeyLifecycleError) as error:
+            raise CommandError(f"{error} {getattr(error, 'hint', '')}".strip()) from error
