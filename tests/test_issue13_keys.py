@@ -33,8 +33,8 @@ def run(*args) -> str:
     return out.getvalue()
 
 
-def e002(settings_override=None) -> list:
-    return [m for m in run_checks(tags=None) if m.id == "fedmock.E002"]
+def w003() -> list:
+    return [m for m in run_checks(tags=None) if m.id == "fedmock.W003"]
 
 
 def published_certificates() -> list[str]:
@@ -108,7 +108,7 @@ def test_two_hosts_with_their_own_certs_dirs_sign_with_the_one_key_in_the_databa
     )
     assert wrong.returncode != 0 and "cannot decrypt" in wrong.stderr
     checked = manage(tmp_path, "c", Fernet.generate_key().decode(), "check")
-    assert checked.returncode == 1 and "fedmock.E002" in checked.stderr
+    assert "fedmock.W003" in checked.stderr
     assert "IDP_KEY_ENCRYPTION_KEY" in checked.stderr and "Traceback" not in checked.stderr
 
 
@@ -138,7 +138,7 @@ def test_a_wrong_kek_is_a_503_naming_the_problem_and_the_fix_with_no_path(
         assert "IDP_KEY_ENCRYPTION_KEY" in body
         assert str(settings.IDP_CERTS_DIR) not in body and "/certs" not in body
         assert "Traceback" not in body
-    (problem,) = e002()
+    (problem,) = w003()
     assert "IDP_KEY_ENCRYPTION_KEY" in problem.msg + problem.hint
 
 
@@ -149,7 +149,7 @@ def test_the_right_kek_among_several_still_decrypts(client, demo, settings):
     )
     keys.forget_cached_keys()
     assert client.get("/saml/metadata/").status_code == 200
-    assert e002() == []
+    assert w003() == []
 
 
 def test_the_watcher_logs_a_lasting_failure_once_per_change(demo, settings, caplog):
@@ -226,7 +226,7 @@ def test_a_key_from_before_is_adopted_from_its_files_once(db, settings, key_pems
     key_path.parent.mkdir(parents=True)
     key_path.write_bytes(key_pems[0])
     cert_path.write_bytes(key_pems[1])
-    assert e002() == []  # the files are there: not a problem
+    assert w003() == []  # the files are there: not a problem
     assert "Moved key" in run("ensure_signing_key")
     row.refresh_from_db()
     assert row.private_key_encrypted and row.certificate_pem == key_pems[1].decode()
@@ -244,7 +244,7 @@ def test_a_key_from_before_with_no_files_here_is_a_503_and_an_error(client, db, 
     body = response.content.decode()
     assert response.status_code == 503 and "holds no material" in body
     assert "/certs" not in body
-    (problem,) = e002()
+    (problem,) = w003()
     assert "rotate_key retire" in problem.hint
     # ensure_signing_key does not fail for it: another host may hold the files.
     assert "Moved key" not in run("ensure_signing_key")
