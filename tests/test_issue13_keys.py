@@ -304,6 +304,8 @@ def test_ensure_signing_key_refuses_to_start_a_host_that_cannot_decrypt(signing_
     keys.generate_key("active", use="jwt")
     assert "Using JWT signing key" in run("ensure_signing_key")
     settings.IDP_KEY_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    out = io.StringIO()
     with pytest.raises(CommandError, match="cannot decrypt its signing key") as refused:
-        run("ensure_signing_key")
+        call_command("ensure_signing_key", stdout=out)
     assert "\n" not in str(refused.value) and "IDP_KEY_ENCRYPTION_KEY" in str(refused.value)
+    assert out.getvalue() == ""  # no "Using key …" before the refusal

@@ -19,10 +19,11 @@ class Command(BaseCommand):
                     f"Moved key {fingerprint} from {keys.certs_dir()} into the database"
                 )
             # Both uses: `make run` runs this, and /oidc/ needs a JWT key as sign-ons a SAML one.
+            report = []
             for use, what in ((keys.SAML, "signing key"), (keys.Use.JWT, "JWT signing key")):
                 key, created = keys.ensure_active_key(use)
                 verb = "Generated" if created else "Using"
-                self.stdout.write(
+                report.append(
                     f"{verb} {what} {key.fingerprint} "
                     f"(valid until {key.not_valid_after:%Y-%m-%d}) in the database"
                 )
@@ -33,3 +34,6 @@ class Command(BaseCommand):
                 keys.key_material(key.fingerprint, key.private_key_encrypted, key.certificate_pem)
         except (SamlError, keys.KeyLifecycleError) as error:
             raise CommandError(f"{error} {getattr(error, 'hint', '')}".strip()) from error
+        # Only once every key decrypts: "Using key …" before a refusal would mislead.
+        for line in report:
+            self.stdout.write(line)
