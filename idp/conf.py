@@ -86,7 +86,11 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "IDP_BASE_URL": Setting("http://127.0.0.1:8000", "public URL of the IdP", _base_url),
     "IDP_ENTITY_ID": Setting("", "entity ID and Issuer; empty: {IDP_BASE_URL}/saml/metadata/"),
-    "IDP_CERTS_DIR": Setting(PROJECT_DIR / "certs", "where signing keys live", Path),
+    "IDP_CERTS_DIR": Setting(
+        PROJECT_DIR / "certs",
+        "signing-key files: what export_key writes and keys from before the database held them",
+        Path,
+    ),
     "IDP_KEY_REFRESH_SECONDS": Setting(
         1.0,
         "how often a process without a watcher thread re-reads keys and caches; a rollover "
