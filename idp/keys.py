@@ -156,13 +156,17 @@ def store_key(key_pem: bytes, cert_pem: bytes, state: str, use: str = SAML) -> S
     """Store the key pair (the private key encrypted) and its state in the database."""
     material = _usable(key_pem, cert_pem)
     _same_kek_as_the_database()
+    try:
+        encrypted = encrypt_private_key(key_pem)
+    except SamlError as error:  # a malformed KEK: the rollover's callers expect this class
+        raise KeyLifecycleError(f"{error} {error.hint}") from error
     return SigningKey.objects.create(
         fingerprint=material.fingerprint,
         state=state,
         use=use,
         not_valid_before=material.not_valid_before,
         not_valid_after=material.not_valid_after,
-        private_key_encrypted=encrypt_private_key(key_pem),
+        private_key_encrypted=encrypted,
         certificate_pem=cert_pem.decode("ascii"),
     )
 

@@ -309,3 +309,13 @@ def test_ensure_signing_key_refuses_to_start_a_host_that_cannot_decrypt(signing_
         call_command("ensure_signing_key", stdout=out)
     assert "\n" not in str(refused.value) and "IDP_KEY_ENCRYPTION_KEY" in str(refused.value)
     assert out.getvalue() == ""  # no "Using key …" before the refusal
+
+
+@pytest.mark.parametrize("kek", ["", "short", "x" * 44])
+def test_a_malformed_kek_stores_no_key_and_says_how_to_make_one(db, settings, kek):
+    settings.IDP_KEY_ENCRYPTION_KEY = kek
+    with pytest.raises(keys.KeyLifecycleError, match="Fernet.generate_key"):
+        keys.ensure_active_key()
+    with pytest.raises(CommandError, match="not a key-encryption key"):
+        run("ensure_signing_key")
+    assert not SigningKey.objects.exists()
