@@ -600,7 +600,15 @@ def forget_cached_keys() -> None:
 
 def refresh_keys() -> KeyRing:
     """Re-read every use's keys (the watcher's step); returns the SAML ring as before."""
-    rings = {use: cache.refresh() for use, cache in _caches.items()}
+    rings, failure = {}, None
+    for use, cache in _caches.items():
+        # Each use on its own: a JWT key that cannot be read must not freeze the SAML ring.
+        try:
+            rings[use] = cache.refresh()
+        except Exception as error:
+            failure = failure or error
+    if failure is not None:
+        raise failure
     return rings[SAML]
 
 

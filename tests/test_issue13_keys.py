@@ -22,6 +22,7 @@ from idp import identity, keys, watcher
 from idp.models import SigningKey
 from idp.saml import aws, signing
 from idp.saml import constants as c
+from idp.saml.errors import SamlError
 
 ROOT = Path(__file__).parent.parent
 NS = {"ds": c.DS}
@@ -319,3 +320,22 @@ def test_a_malformed_kek_stores_no_key_and_says_how_to_make_one(db, settings, ke
     with pytest.raises(CommandError, match="not a key-encryption key"):
         run("ensure_signing_key")
     assert not SigningKey.objects.exists()
+
+
+def test_an_unreadable_key_of_one_use_does_not_freeze_the_other_uses_ring(signing_key, monkeypatch):
+    jwt_key = keys.generate_key("active", use="jwt")
+    keys.forget_cached_keys()
+    for cache in keys._caches.values():  # as under the watcher: only refresh_keys re-reads
+        monkeypatch.setattr(cache, "watched", True)
+    keys.refresh_keys()
+    # A SAML key (refreshed first) that cannot be read, then a JWT rollover step.
+    SigningKey.objects.filter(pk=keys.stage().pk).update(
+        private_key_encrypted=keys.encrypt_private_key(b"damaged")
+    )
+    staged = keys.stage(use="jwt")
+    with pytest.raises(SamlError, match="cannot be used"):
+        keys.refresh_keys()
+    assert {m.fingerprint for m in keys.published_keys("jwt")} == {
+        jwt_key.fingerprint,
+        staged.fingerprint,
+    }
