@@ -339,3 +339,77 @@ def test_an_unreadable_key_of_one_use_does_not_freeze_the_other_uses_ring(signin
         jwt_key.fingerprint,
         staged.fingerprint,
     }
+
+
+# --- as `make run` serves it: two gunicorn hosts on one database --------------------------
+
+
+def test_gunicorn_hosts_share_the_key_and_a_wrong_kek_is_503_logged_once(tmp_path):
+    import time
+
+    import requests
+
+    from .live_server import GunicornServer
+
+    first = GunicornServer(tmp_path / "a", workers=2)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "c").mkdir()
+    kek = Fernet.generate_key().decode()
+    first.env["IDP_KEY_ENCRYPTION_KEY"] = kek
+    second = GunicornServer(tmp_path / "b", workers=2)
+    second.env.update(DATABASE_URL=first.env["DATABASE_URL"], IDP_KEY_ENCRYPTION_KEY=kek)
+    wrong = GunicornServer(tmp_path / "c", workers=2)
+    wrong.env.update(
+        DATABASE_URL=first.env["DATABASE_URL"],
+        IDP_KEY_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+    )
+    first.start()
+    try:
+        second.start()
+        try:
+            certificates = [
+                "".join(t.split())
+                for server in (first, second)
+                for t in etree.fromstring(
+                    requests.get(server.url + "/saml/metadata/", timeout=15).content
+                ).xpath("//ds:X509Certificate/text()", namespaces=NS)
+            ]
+            assert len(certificates) == 2 and certificates[0] == certificates[1]
+            assert not list((tmp_path / "b").glob("certs/*"))
+            # A host with another KEK: its bootstrap refuses in one line...
+            with pytest.raises(subprocess.CalledProcessError) as refused:
+                wrong.manage("ensure_signing_key")
+            assert (
+                refused.value.stderr.strip()
+                .splitlines()[-1]
+                .startswith("CommandError: The IdP cannot decrypt")
+            )
+            # ...and started anyway, it answers 503 without a path, and logs it once per worker.
+            gunicorn = Path(sys.executable).with_name("gunicorn")
+            wrong.process = subprocess.Popen(
+                [str(gunicorn), "-c", "gunicorn.conf.py", "idp.wsgi:application"],
+                env=wrong.env,
+                cwd=ROOT,
+                stdout=wrong.log.open("w"),
+                stderr=subprocess.STDOUT,
+            )
+            deadline = time.monotonic() + 60
+            reply = None
+            while time.monotonic() < deadline:
+                try:
+                    reply = requests.get(wrong.url + "/saml/metadata/", timeout=15)
+                    break
+                except requests.RequestException:
+                    time.sleep(0.2)
+            assert reply is not None and reply.status_code == 503
+            assert "IDP_KEY_ENCRYPTION_KEY" in reply.text and str(tmp_path) not in reply.text
+            time.sleep(3)  # six watcher rounds: a loop would log a dozen lines by now
+            log = wrong.log.read_text()
+            assert "Traceback" not in log
+            assert log.count("refresh_keys failed") == 2, log  # one per worker
+        finally:
+            wrong.stop()
+            second.stop()
+    finally:
+        first.stop()
