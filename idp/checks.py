@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from . import keys
 from .models import SigningKey
-from .saml.errors import SamlError
 
 
 @register("fedmock")
@@ -63,14 +62,8 @@ def check_key_material(app_configs=None, **kwargs):
     except DatabaseError:  # not migrated yet
         return []
     problems = []
-    for fingerprint, token, cert_pem in rows:
-        try:
-            if token:
-                keys.key_material(fingerprint, token, cert_pem)
-            elif not all(path.exists() for path in keys.key_paths(fingerprint)):
-                # A check only reads: a key with files is adopted on first use.
-                raise keys.missing_material(fingerprint)
-        except SamlError as error:
+    for row in rows:
+        if (error := keys.material_problem(*row)) is not None:
             # A Warning, not an Error: an Error would stop every command, the repairs that
             # the hint names (`rotate_key retire`) included, and bootstrap's one-line refusal.
             problems.append(Warning(str(error), hint=error.hint, id="fedmock.W003"))

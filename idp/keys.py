@@ -244,6 +244,22 @@ def key_material(fingerprint: str, token: str, cert_pem: str) -> signing.KeyMate
         ) from error
 
 
+def material_problem(fingerprint: str, token: str, cert_pem: str) -> SamlError | None:
+    """Why this host cannot sign with a stored key (its KEK, a damaged row, no files), or None.
+
+    It only reads: a row from before whose files are here is adopted on first use, not now.
+    `manage.py check` and `rotate_key status` share it.
+    """
+    try:
+        if token:
+            key_material(fingerprint, token, cert_pem)
+        elif not all(path.exists() for path in key_paths(fingerprint)):
+            raise missing_material(fingerprint)
+    except SamlError as error:
+        return error
+    return None
+
+
 def export_key(fingerprint: str, directory: Path) -> tuple[SigningKey, Path, Path]:
     """Write a key as FINGERPRINT.key (0600) and FINGERPRINT.crt, as import_key reads them."""
     key = _get(fingerprint)

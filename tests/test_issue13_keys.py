@@ -176,6 +176,78 @@ def test_the_watcher_logs_a_lasting_failure_once_per_change(demo, settings, capl
     assert watcher._failures == {}
 
 
+# What this host's KEK is, as `rotate_key status` sees it: (environment, settings) from the
+# right KEK; then the words its marked lines must hold.
+UNUSABLE_HERE = {
+    "another KEK in the environment": (
+        lambda right: (other := Fernet.generate_key().decode(), other),
+        ["cannot decrypt its signing key", keys.KEK_HINT],
+    ),
+    "no KEK set: the host's own generated file": (
+        lambda right: (None, Fernet.generate_key().decode()),
+        ["cannot decrypt", "IDP_KEY_ENCRYPTION_KEY is not set here", keys.KEK_HINT],
+    ),
+    "not a Fernet key": (
+        lambda right: ("garbage", "garbage"),
+        ["not a key-encryption key", "Fernet.generate_key"],
+    ),
+}
+
+
+@pytest.mark.parametrize("kek, words", UNUSABLE_HERE.values(), ids=UNUSABLE_HERE.keys())
+def test_rotate_key_status_marks_each_key_this_host_cannot_use_on_its_line_with_the_fix(
+    signing_key, settings, monkeypatch, kek, words
+):
+    jwt_key = keys.generate_key("active", use="jwt")
+    staged = keys.stage()
+    retired = keys.generate_key("retired", use="jwt")
+    environment, setting = kek(settings.IDP_KEY_ENCRYPTION_KEY)
+    if environment is None:
+        monkeypatch.delenv("IDP_KEY_ENCRYPTION_KEY", raising=False)
+    else:
+        monkeypatch.setenv("IDP_KEY_ENCRYPTION_KEY", environment)
+    settings.IDP_KEY_ENCRYPTION_KEY = setting
+    lines = {line.split()[1]: line for line in run("rotate_key", "status").splitlines()}
+    assert len(lines) == 4, lines  # one line per key: the mark and its fix stay on it
+    for key, role in (
+        (signing_key, "signs assertions"),
+        (jwt_key, "signs tokens"),
+        (staged, "published in the SAML metadata"),
+    ):
+        line = lines[key.fingerprint[:16]]
+        assert f"{role}; UNUSABLE ON THIS HOST: " in line, line
+        assert line.index("UNUSABLE") < line.index("Fix: ")
+        for word in words:
+            assert word in line, line
+    # A retired key signs nowhere: nothing to fix, whatever this host's KEK.
+    assert lines[retired.fingerprint[:16]].endswith("published nowhere")
+
+
+def test_rotate_key_status_marks_a_key_from_before_whose_files_are_elsewhere(db, key_pems):
+    row = keys.store_key(*key_pems, state="active")
+    SigningKey.objects.filter(pk=row.pk).update(private_key_encrypted="", certificate_pem="")
+    (line,) = run("rotate_key", "status").splitlines()
+    assert "signs assertions; UNUSABLE ON THIS HOST: " in line
+    assert "holds no material" in line and "Fix: Start a host whose IDP_CERTS_DIR" in line
+    assert "/certs" not in line
+
+
+def test_rotate_key_status_marks_nothing_when_this_host_can_use_every_key(
+    signing_key, settings, monkeypatch
+):
+    """The control: the same keys with the right KEK (alone, or behind a new one)."""
+    keys.generate_key("active", use="jwt")
+    keys.stage()
+    monkeypatch.delenv("IDP_KEY_ENCRYPTION_KEY", raising=False)
+    for kek in (
+        settings.IDP_KEY_ENCRYPTION_KEY,
+        f"{Fernet.generate_key().decode()},{settings.IDP_KEY_ENCRYPTION_KEY}",
+    ):
+        settings.IDP_KEY_ENCRYPTION_KEY = kek
+        status = run("rotate_key", "status")
+        assert len(status.splitlines()) == 3 and "UNUSABLE" not in status, status
+
+
 # --- rotation, import and export through the database ---------------------------------
 
 

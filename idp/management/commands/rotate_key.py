@@ -1,4 +1,5 @@
 import argparse
+import os
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -125,5 +126,25 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{key.use:4}  {key.fingerprint[:16]}  {key.state:8} "
                 f"valid until {key.not_valid_after:%Y-%m-%d} "
-                f"({(key.not_valid_after - now).days} days left)  {role}"
+                f"({(key.not_valid_after - now).days} days left)  {role}{_unusable_here(key)}"
             )
+
+
+def _unusable_here(key: SigningKey) -> str:
+    """What stops this host signing with a published key, and the fix; "" if nothing does.
+
+    The role says what the key does for the database's other hosts; this host, with
+    another (or no) IDP_KEY_ENCRYPTION_KEY, answers 503 with it, so its line must say so.
+    """
+    if key.state == SigningKey.State.RETIRED:
+        return ""  # used by no host: nothing to fix
+    error = keys.material_problem(key.fingerprint, key.private_key_encrypted, key.certificate_pem)
+    if error is None:
+        return ""
+    why = str(error) if str(error).endswith(".") else f"{error}."
+    if error.hint == keys.KEK_HINT and not os.environ.get("IDP_KEY_ENCRYPTION_KEY"):
+        why += (
+            " IDP_KEY_ENCRYPTION_KEY is not set here, so this host uses its own generated "
+            ".key_encryption_key."
+        )
+    return f"; UNUSABLE ON THIS HOST: {why} Fix: {error.hint}"
