@@ -4,6 +4,7 @@ Any host of one database signs with any published key; IDP_CERTS_DIR is only an 
 and export format, and where keys from before were adopted from, once.
 """
 
+import collections
 import io
 import logging
 import os
@@ -416,11 +417,51 @@ def test_an_unreadable_key_of_one_use_does_not_freeze_the_other_uses_ring(signin
 # --- as `make run` serves it: two gunicorn hosts on one database --------------------------
 
 
+# gunicorn.conf.py as shipped, but each worker also appends its pid to ROUNDS after every
+# watcher round (the first, in post_worker_init, included): a test can wait for rounds to
+# have happened, however slowly a loaded machine runs them, instead of sleeping.
+COUNTING_ROUNDS_CONF = """
+import os
+import runpy
+
+globals().update(
+    (name, value)
+    for name, value in runpy.run_path({conf!r}).items()
+    if not name.startswith("__")
+)
+_shipped_post_worker_init = post_worker_init
+
+
+def post_worker_init(worker):
+    from idp import watcher
+
+    shipped_refresh = watcher._refresh
+
+    def counted_refresh():
+        shipped_refresh()
+        with open({rounds!r}, "a") as rounds:
+            rounds.write(f"{{os.getpid()}}\\n")
+
+    watcher._refresh = counted_refresh
+    _shipped_post_worker_init(worker)
+"""
+ROUNDS_WATCHED = 6  # a failure logged each round would be six lines per worker by then
+PATIENCE = 120  # seconds: workers booting and ticking on a loaded 2-core machine
+
+
+def watcher_rounds(path: Path) -> dict[str, int]:
+    """Rounds each worker (by pid) has completed, from COUNTING_ROUNDS_CONF's file."""
+    if not path.exists():
+        return {}
+    return collections.Counter(path.read_text().split())
+
+
 def test_gunicorn_hosts_share_the_key_and_a_wrong_kek_is_503_logged_once(tmp_path):
     import time
 
     import requests
 
+    from . import databases
     from .live_server import GunicornServer
 
     first = GunicornServer(tmp_path / "a", workers=2)
@@ -430,12 +471,12 @@ def test_gunicorn_hosts_share_the_key_and_a_wrong_kek_is_503_logged_once(tmp_pat
     kek = Fernet.generate_key().decode()
     first.env["IDP_KEY_ENCRYPTION_KEY"] = kek
     second = GunicornServer(tmp_path / "b", workers=2)
-    second.env.update(DATABASE_URL=first.env["DATABASE_URL"], IDP_KEY_ENCRYPTION_KEY=kek)
     wrong = GunicornServer(tmp_path / "c", workers=2)
-    wrong.env.update(
-        DATABASE_URL=first.env["DATABASE_URL"],
-        IDP_KEY_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-    )
+    for other in (second, wrong):  # they join first's database: theirs is not needed
+        databases.drop_database(other.env["DATABASE_URL"])
+        other.env["DATABASE_URL"] = first.env["DATABASE_URL"]
+    second.env["IDP_KEY_ENCRYPTION_KEY"] = kek
+    wrong.env["IDP_KEY_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
     first.start()
     try:
         second.start()
@@ -458,15 +499,20 @@ def test_gunicorn_hosts_share_the_key_and_a_wrong_kek_is_503_logged_once(tmp_pat
                 .startswith("CommandError: The IdP cannot decrypt")
             )
             # ...and started anyway, it answers 503 without a path, and logs it once per worker.
+            rounds = tmp_path / "c" / "watcher-rounds"
+            conf = tmp_path / "c" / "gunicorn.conf.py"
+            conf.write_text(
+                COUNTING_ROUNDS_CONF.format(conf=str(ROOT / "gunicorn.conf.py"), rounds=str(rounds))
+            )
             gunicorn = Path(sys.executable).with_name("gunicorn")
             wrong.process = subprocess.Popen(
-                [str(gunicorn), "-c", "gunicorn.conf.py", "idp.wsgi:application"],
+                [str(gunicorn), "-c", str(conf), "idp.wsgi:application"],
                 env=wrong.env,
                 cwd=ROOT,
                 stdout=wrong.log.open("w"),
                 stderr=subprocess.STDOUT,
             )
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + PATIENCE
             reply = None
             while time.monotonic() < deadline:
                 try:
@@ -476,8 +522,16 @@ def test_gunicorn_hosts_share_the_key_and_a_wrong_kek_is_503_logged_once(tmp_pat
                     time.sleep(0.2)
             assert reply is not None and reply.status_code == 503
             assert "IDP_KEY_ENCRYPTION_KEY" in reply.text and str(tmp_path) not in reply.text
-            time.sleep(3)  # six watcher rounds: a loop would log a dozen lines by now
-            log = wrong.log.read_text()
+            # Wait until both workers have run ROUNDS_WATCHED rounds, each of which met the
+            # same failure: a loop would have logged a line a round by then.
+            while time.monotonic() < deadline:
+                counted = watcher_rounds(rounds)
+                if len(counted) >= 2 and min(counted.values()) >= ROUNDS_WATCHED:
+                    break
+                time.sleep(0.2)
+            log = wrong.log.read_text()  # read after the rounds: it holds their lines
+            assert len(counted) == 2, f"expected 2 workers, rounds by pid: {counted}\n{log}"
+            assert min(counted.values()) >= ROUNDS_WATCHED, f"too few rounds: {counted}\n{log}"
             assert "Traceback" not in log
             assert log.count("refresh_keys failed") == 2, log  # one per worker
         finally:
