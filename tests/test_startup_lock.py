@@ -1,8 +1,9 @@
 """Issue 13 part P: hosts that start at once on an empty database (`manage.py bootstrap`).
 
 Each engine the suite can reach: SQLite always, PostgreSQL when TEST_DATABASE_URL is set
-(`make test-postgres`). Keys on disk are still per host in this part, so the hosts here
-share IDP_CERTS_DIR; what is checked is the database's state.
+(`make test-postgres`). Each host has its own IDP_CERTS_DIR, as real hosts have, and the
+same IDP_KEY_ENCRYPTION_KEY: the keys live in the database, so all must end signing with
+the one key per use that the first made.
 """
 
 import json
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from . import databases
 
@@ -41,7 +43,11 @@ def empty_database(request, tmp_path):
     databases.drop_database(url)
 
 
-def host_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+# Shared by every host of one database, as SECRET_KEY is; never the checkout's own file.
+KEK = Fernet.generate_key().decode()
+
+
+def host_env(tmp_path: Path, database_url: str, host: str = "a") -> dict[str, str]:
     environ = {
         name: value
         for name, value in os.environ.items()
@@ -50,8 +56,8 @@ def host_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     return {
         **environ,
         "DATABASE_URL": database_url,
-        # Shared on purpose: key material is per host until keys move into the database.
-        "IDP_CERTS_DIR": str(tmp_path / "certs"),
+        "IDP_CERTS_DIR": str(tmp_path / host / "certs"),  # each host its own, as on real hosts
+        "IDP_KEY_ENCRYPTION_KEY": KEK,
         "IDP_BASE_URL": "http://127.0.0.1:8000",
         "SECRET_KEY": "startup-lock-test",
     }
@@ -63,11 +69,8 @@ def start(env: dict[str, str], *args: str, **popen) -> subprocess.Popen:
     )
 
 
-def keys_in(env: dict[str, str]) -> list[dict]:
-    code = (
-        "import json; from idp.models import SigningKey; "
-        "print(json.dumps(list(SigningKey.objects.values('use', 'state'))))"
-    )
+def shell(env: dict[str, str], code: str):
+    """What `code` prints as JSON, run by the host of `env`."""
     printed = subprocess.run(
         [*MANAGE, "shell", "-v0", "-c", code],
         env=env,
@@ -80,13 +83,30 @@ def keys_in(env: dict[str, str]) -> list[dict]:
     return json.loads(printed)
 
 
+def keys_in(env: dict[str, str]) -> list[dict]:
+    return shell(
+        env,
+        "import json; from idp.models import SigningKey; "
+        "print(json.dumps(list(SigningKey.objects.values('use', 'state', 'fingerprint'))))",
+    )
+
+
+def signing_with(env: dict[str, str]) -> dict[str, str]:
+    """The fingerprint each use signs with on the host of `env`: its keys, decrypted."""
+    return shell(
+        env,
+        "import json; from idp import keys; "
+        "print(json.dumps({use: keys.active_key(use).fingerprint for use in keys.Use.values}))",
+    )
+
+
 @pytest.mark.parametrize("hosts", [2, 3])
 def test_hosts_starting_at_once_on_an_empty_database_all_succeed_with_one_key(
     tmp_path, empty_database, hosts
 ):
     engine, url = empty_database
-    env = host_env(tmp_path, url)
-    starting = [start(env, "bootstrap", stdout=subprocess.PIPE) for _ in range(hosts)]
+    envs = [host_env(tmp_path, url, host=f"host{number}") for number in range(hosts)]
+    starting = [start(env, "bootstrap", stdout=subprocess.PIPE) for env in envs]
     results = [(process.wait(timeout=PATIENCE), process.communicate()) for process in starting]
 
     for returncode, (_, stderr) in results:
@@ -94,8 +114,16 @@ def test_hosts_starting_at_once_on_an_empty_database_all_succeed_with_one_key(
         assert "Traceback" not in stderr
     generated = [stdout.count("Generated") for _, (stdout, _) in results]
     assert sorted(generated) == [0] * (hosts - 1) + [2], "one host makes keys, the rest use them"
-    active = sorted(row["use"] for row in keys_in(env) if row["state"] == "active")
-    assert active == ["jwt", "saml"], f"{engine}: one active key per use, got {active}"
+    rows = keys_in(envs[0])
+    active = {row["use"]: row["fingerprint"] for row in rows if row["state"] == "active"}
+    assert len(rows) == 2 and sorted(active) == ["jwt", "saml"], (
+        f"{engine}: one key per use, and it active, got {rows}"
+    )
+    for env, (_, (stdout, _)) in zip(envs, results, strict=True):
+        # Every host reports the one key, signs with it from the database, and wrote no file.
+        assert all(fingerprint in stdout for fingerprint in active.values()), stdout
+        assert signing_with(env) == active, f"{engine}: {env['IDP_CERTS_DIR']}"
+        assert not list(Path(env["IDP_CERTS_DIR"]).glob("*"))
 
 
 def test_a_start_waits_while_another_holds_the_lock_then_finds_the_work_done(
