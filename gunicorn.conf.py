@@ -25,6 +25,8 @@ def post_worker_init(worker):
 
 
 def worker_exit(server, worker):
-    from idp import audit
+    from idp import audit, workers
 
     audit.flush()
+    # A rollover step no longer waits for this worker's acknowledgement.
+    workers.stop()

@@ -546,12 +546,9 @@ class SigningKeyAdmin(admin.ModelAdmin):
 
     def _step(self, request, step, *args) -> None:
         try:
-            # Wait out propagation here, as the command does; it takes at most
-            # propagation(), so bound the request by that.
+            # Wait for the workers' acknowledgements here, as the command does.
             key = keys.wait_and_retry(
-                lambda: step(*args),
-                sleep=self.sleep,
-                patience=keys.propagation().total_seconds() + 4 * keys.PROPAGATION_MARGIN,
+                lambda: step(*args), sleep=self.sleep, patience=keys.HTTP_PATIENCE_SECONDS
             )
         except keys.KeyLifecycleError as error:
             self.message_user(request, str(error), messages.ERROR)

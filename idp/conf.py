@@ -93,8 +93,14 @@ SETTINGS: dict[str, Setting] = {
     ),
     "IDP_KEY_REFRESH_SECONDS": Setting(
         1.0,
-        "how often a process without a watcher thread re-reads keys and caches; a rollover "
-        "step waits twice this long for every worker",
+        "how often a process without a watcher thread re-reads keys and caches (a gunicorn "
+        "worker's watcher does it twice as often)",
+        _positive_float,
+    ),
+    "IDP_HEARTBEAT_SECONDS": Setting(
+        2.0,
+        "how often each gunicorn worker reports its loaded keys when nothing changed; a "
+        "rollover step stops waiting for a worker silent for five times this",
         _positive_float,
     ),
     # Short, since keys rotate: an SP that caches the metadata longer misses the next key.

@@ -14,8 +14,11 @@ Under gunicorn a watcher thread per worker (watcher.py) re-reads the states ever
 second and parses new keys off the request path; without it (tests, runserver) the
 request path re-reads the states at most once per IDP_KEY_REFRESH_SECONDS.
 
-A rollover step waits until every worker can have seen the previous one
-(`PROPAGATION`), so no worker signs with a key another worker does not publish.
+A rollover step (stage, activate, retire) goes ahead only once every live worker on
+every host reports, by its heartbeat (workers.py), the keys the database holds now: the
+previous step has reached them all, so no worker signs with a key another does not
+publish. Processes without a watcher (runserver, tests) send no heartbeats and are
+not waited for.
 """
 
 import datetime
@@ -33,6 +36,7 @@ from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from . import workers
 from .models import SigningKey
 from .saml import signing
 from .saml.errors import SamlError
@@ -45,11 +49,13 @@ SAML = Use.SAML
 class KeyLifecycleError(Exception):
     """A rollover step that must not happen now; the message says what to do instead.
 
-    `wait_seconds` is set when the step only has to wait for the workers to catch up.
+    `behind` names the workers that have not loaded the previous step's keys: the step only
+    has to wait for them, polling every `wait_seconds`.
     """
 
-    def __init__(self, message: str, wait_seconds: float = 0.0):
+    def __init__(self, message: str, behind: tuple[str, ...] = (), wait_seconds: float = 0.0):
         super().__init__(message)
+        self.behind = behind
         self.wait_seconds = wait_seconds
 
 
@@ -57,13 +63,11 @@ def certs_dir() -> Path:
     return Path(settings.IDP_CERTS_DIR)
 
 
-# Slept beyond the reported wait, so the retried step does not land a hair too early.
-PROPAGATION_MARGIN = 0.05
-
-
-def propagation() -> datetime.timedelta:
-    """How long every worker may take to see a state change."""
-    return datetime.timedelta(seconds=2 * settings.IDP_KEY_REFRESH_SECONDS)
+# How often a waiting step asks again: workers reload keys every half second.
+ACKNOWLEDGEMENT_POLL_SECONDS = 0.2
+# How long a step asked over HTTP (admin, API) waits for acknowledgements: it holds a
+# worker meanwhile, and the workers acknowledge within about a second.
+HTTP_PATIENCE_SECONDS = 5.0
 
 
 def _write_atomically(path: Path, data: bytes, mode: int) -> None:
@@ -160,7 +164,7 @@ def store_key(key_pem: bytes, cert_pem: bytes, state: str, use: str = SAML) -> S
         encrypted = encrypt_private_key(key_pem)
     except SamlError as error:  # a malformed KEK: the rollover's callers expect this class
         raise KeyLifecycleError(f"{error} {error.hint}") from error
-    return SigningKey.objects.create(
+    key = SigningKey.objects.create(
         fingerprint=material.fingerprint,
         state=state,
         use=use,
@@ -169,6 +173,8 @@ def store_key(key_pem: bytes, cert_pem: bytes, state: str, use: str = SAML) -> S
         private_key_encrypted=encrypted,
         certificate_pem=cert_pem.decode("ascii"),
     )
+    forget_cached_keys()  # this process publishes it at once (say, `stage --sync-iam`)
+    return key
 
 
 def missing_material(fingerprint: str) -> SamlError:
@@ -360,9 +366,40 @@ def _change_state(key: SigningKey, state: str, now: datetime.datetime | None = N
     return key
 
 
-def wait_needed(since: datetime.datetime, now: datetime.datetime | None = None) -> float:
-    """Seconds after `now` until a change made at `since` has reached every worker."""
-    return max(0.0, (since + propagation() - (now or timezone.now())).total_seconds())
+def key_set_of(rows: list[tuple[str, str, datetime.datetime]]) -> workers.KeySet:
+    """The key set that rows (fingerprint, state, state_changed_at) of one use make: every
+    key not retired is published, and the most recently activated active key signs."""
+    live = [row for row in rows if row[1] != State.RETIRED]
+    active = [row for row in live if row[1] == State.ACTIVE]
+    signer = max(active, key=lambda row: row[2])[0] if active else None
+    return workers.KeySet(signer, tuple(row[0] for row in live))
+
+
+def state_rows(use: str) -> list[tuple[str, str, datetime.datetime]]:
+    return list(
+        SigningKey.objects.exclude(state=State.RETIRED)
+        .filter(use=use)
+        .order_by("created_at")
+        .values_list("fingerprint", "state", "state_changed_at")
+    )
+
+
+def await_workers(use: str) -> None:
+    """Refuse to go on, asking to wait, while a live worker has not loaded the keys of `use`
+    that the database holds now: the previous step has not reached it yet."""
+    expected = key_set_of(state_rows(use))
+    behind = [beat for beat in workers.live() if not beat.reports(use, expected)]
+    if behind:
+        raise KeyLifecycleError(
+            f"{len(behind)} worker(s) have not loaded the keys of the previous step "
+            f"(expected: {expected.describe()}): "
+            + "; ".join(beat.describe(use) for beat in behind)
+            + ". A worker reloads keys within a second of a change; one that stays behind "
+            "cannot read them (its log says why) or is stuck. Fix or stop it: a worker silent "
+            f"for {workers.live_window().total_seconds():.0f} s is no longer waited for.",
+            behind=tuple(beat.label() for beat in behind),
+            wait_seconds=ACKNOWLEDGEMENT_POLL_SECONDS,
+        )
 
 
 @transaction.atomic
@@ -379,6 +416,7 @@ def stage(
             f"A next key is already staged. Activate it (`rotate_key activate{flag}`) or retire "
             f"it (`rotate_key retire FINGERPRINT{flag}`) first."
         )
+    await_workers(use)
     if key_pem is not None:
         return store_key(key_pem, cert_pem, State.NEXT, use)
     return generate_key(State.NEXT, valid_days, use)
@@ -441,12 +479,7 @@ def activate(
             f"There is no next key to activate. Run `rotate_key stage{_use_flag(use)}` first."
         )
     _check_validity(key.fingerprint, key.not_valid_before, key.not_valid_after, now)
-    if seconds := wait_needed(key.state_changed_at, now):
-        raise KeyLifecycleError(
-            f"Key {key.fingerprint[:16]} was staged moments ago; wait {seconds:.1f} s until "
-            "every worker publishes it, then activate.",
-            wait_seconds=seconds,
-        )
+    await_workers(key.use)  # every worker publishes the key before any signs with it
     return _change_state(key, State.ACTIVE, now)
 
 
@@ -490,16 +523,7 @@ def retire(
             f"Key {key.fingerprint} signs. Retire the old key instead, or stage and activate "
             "a new key first."
         )
-    if (
-        key.state == State.ACTIVE
-        and key.pk != signer.pk
-        and (seconds := wait_needed(signer.state_changed_at, now))
-    ):
-        raise KeyLifecycleError(
-            f"Key {signer.fingerprint[:16]} started signing moments ago; "
-            f"wait {seconds:.1f} s until every worker signs with it, then retire.",
-            wait_seconds=seconds,
-        )
+    await_workers(use)  # no worker still signs with the key that stops being published
     return _change_state(key, State.RETIRED, now)
 
 
@@ -507,24 +531,27 @@ def wait_and_retry(
     step: Callable[[], SigningKey],
     *,
     sleep: Callable[[float], object] = time.sleep,
-    on_wait: Callable[[float], object] = lambda seconds: None,
-    patience: float | None = None,
+    on_wait: Callable[[KeyLifecycleError], object] = lambda error: None,
+    patience: float,
 ) -> SigningKey:
-    """Run a rollover step; when it must wait for the workers, wait and run it again.
+    """Run a rollover step; while it waits for workers' acknowledgements, poll and rerun it.
 
-    The command and the admin share this, so neither asks the operator to try again.
-    `patience` bounds the total wait (None: no bound, 0: never wait); a step that would
-    need longer raises its KeyLifecycleError as it is.
+    The command, the admin and the API share this, so none asks the operator to try again.
+    `patience` bounds the total wait in seconds (0: never wait); past it the step's last
+    KeyLifecycleError, which names the workers still behind, is raised as it is. `on_wait`
+    hears each new set of laggards once, not every poll.
     """
-    waited = 0.0
+    waited, reported = 0.0, None
     while True:
         try:
             return step()
         except KeyLifecycleError as error:
-            pause = error.wait_seconds + PROPAGATION_MARGIN
-            if not error.wait_seconds or (patience is not None and waited + pause > patience):
+            pause = error.wait_seconds
+            if not error.behind or waited + pause > patience:
                 raise
-            on_wait(error.wait_seconds)
+            if error.behind != reported:
+                on_wait(error)
+                reported = error.behind
             sleep(pause)
             waited += pause
 
@@ -572,14 +599,8 @@ class _KeyCache:
             raise
 
     def _refresh(self) -> KeyRing:
-        rows = list(
-            SigningKey.objects.exclude(state=State.RETIRED)
-            .filter(use=self.use)
-            .order_by("created_at")
-            .values_list("fingerprint", "state", "state_changed_at")
-        )
-        active = [row for row in rows if row[1] == State.ACTIVE]
-        signer = max(active, key=lambda row: row[2])[0] if active else None
+        rows = state_rows(self.use)
+        signer = key_set_of(rows).signer
         unparsed = [row[0] for row in rows if row[0] not in self._material]
         stored = {
             fingerprint: (token, cert_pem)
@@ -626,6 +647,23 @@ def refresh_keys() -> KeyRing:
     if failure is not None:
         raise failure
     return rings[SAML]
+
+
+def loaded_key_sets() -> dict[str, workers.KeySet | None]:
+    """What this process signs with and publishes, per use (None: nothing loaded), as its
+    heartbeat reports it."""
+    loaded = {}
+    for use, cache in _caches.items():
+        ring = cache._ring
+        loaded[use] = (
+            None
+            if ring is None
+            else workers.KeySet(
+                ring.signer.fingerprint if ring.signer else None,
+                tuple(material.fingerprint for material in ring.published),
+            )
+        )
+    return loaded
 
 
 def watched() -> None:

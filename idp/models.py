@@ -665,6 +665,28 @@ def _refuse_deleting_a_key_in_use(sender, instance: SigningKey, **kwargs) -> Non
         raise ProtectedError(problem, {instance})
 
 
+class WorkerHeartbeat(models.Model):
+    """A serving worker's report of the keys it has loaded, renewed while it lives.
+
+    A rollover step goes ahead only once every live worker, on every host, reports the
+    keys of the step before (keys.py); a worker whose beats stopped is not waited for.
+    """
+
+    worker = models.CharField(max_length=200, unique=True, help_text="host:pid:boot token")
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    # Stamped by the database's clock, which every host shares, not the host's own.
+    beat_at = models.DateTimeField(db_index=True)
+    # {use: {"signer": fingerprint or null, "published": [fingerprints]}}; a use the
+    # worker could not load is absent, and `problem` says why.
+    key_sets = models.JSONField(default=dict)
+    problem = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.host} pid {self.pid}"
+
+
 class AuditEvent(models.Model):
     class Outcome(models.TextChoices):
         SENT = "sent", "assertion sent"

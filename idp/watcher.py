@@ -1,8 +1,10 @@
-"""One thread per worker process: fresh signing keys and caches, batched audit writes.
+"""One thread per worker process: fresh signing keys and caches, heartbeats, batched audit
+writes.
 
 gunicorn's post_worker_init starts it (gunicorn.conf.py), so that keys are
 parsed and caches refilled off the request path, and every worker follows a
-key rotation or a configuration change within a second.
+key rotation or a configuration change within a second, and reports the keys it loaded
+(workers.py) so that the next rollover step knows it may go ahead.
 """
 
 import logging
@@ -13,7 +15,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from . import audit, cache, clock, keys, participants, replay, sessions, slo
+from . import audit, cache, clock, keys, participants, replay, sessions, slo, workers
 from .saml.errors import SamlError
 from .sts import state as sts_state
 
@@ -38,6 +40,7 @@ def prune_expired() -> None:
     slo.prune(clock.now())
     # Their expiry was stamped on the IdP's clock (IDP_CLOCK_OFFSET), so judged by it.
     sts_state.prune_credentials(clock.now())
+    workers.prune()
 
 
 # Each step's last failure, so that a lasting one (a wrong IDP_KEY_ENCRYPTION_KEY) is logged
@@ -45,9 +48,22 @@ def prune_expired() -> None:
 _failures: dict[str, str] = {}
 
 
+def report_keys() -> None:
+    """The heartbeat: what this worker loaded, and why not when refresh_keys failed."""
+    workers.beat(keys.loaded_key_sets(), _failures.get(keys.refresh_keys.__qualname__, ""))
+
+
 def _refresh() -> None:
     """Each step on its own: a key gone bad must not stop the caches or the audit."""
-    for step in (keys.refresh_keys, cache.refresh, sessions.refresh, audit.flush, prune_expired):
+    steps = (
+        keys.refresh_keys,
+        report_keys,
+        cache.refresh,
+        sessions.refresh,
+        audit.flush,
+        prune_expired,
+    )
+    for step in steps:
         name = step.__qualname__
         try:
             step()

@@ -1,7 +1,8 @@
 """Signing keys from the admin: keys in use cannot be deleted, and steps wait for the workers.
 
-Issue 8, item 11. No test sleeps: the admin's and the command's `sleep` are replaced
-by one that moves the keys' state-change times back instead (time travel of the data).
+Issue 8, item 11; issue 13 made the wait one for the workers' heartbeats. No test sleeps:
+the admin's and the command's `sleep` are replaced by one that lets the worker behind
+catch up instead.
 """
 
 import datetime
@@ -17,6 +18,8 @@ from idp.admin import SigningKeyAdmin
 from idp.management.commands.rotate_key import Command as RotateKey
 from idp.models import SigningKey
 
+from .heartbeats import beat
+
 KEY_ADMIN = "/admin/idp/signingkey/"
 LONG_AGO = datetime.timedelta(hours=1)
 
@@ -30,12 +33,13 @@ def age(seconds: float) -> None:
 
 @pytest.fixture
 def slept(monkeypatch) -> list[float]:
-    """What the admin and the command slept; each sleep ages the keys instead."""
+    """What the admin and the command slept; during the first sleep, worker 4242 (which the
+    test left behind) loads the current keys."""
     pauses: list[float] = []
 
     def sleep(seconds: float) -> None:
         pauses.append(seconds)
-        age(seconds)
+        beat(4242)
 
     monkeypatch.setattr(SigningKeyAdmin, "sleep", staticmethod(sleep))
     monkeypatch.setattr(RotateKey, "sleep", staticmethod(sleep))
@@ -148,23 +152,31 @@ def test_the_delete_link_is_hidden_for_a_key_in_use(admin_client):
     assert b"/delete/" in retired_page
 
 
-def test_activate_waits_for_propagation_in_one_click(admin_client, slept):
-    staged = keys.stage(valid_days=30)  # just now: activating must wait
+def behind() -> None:
+    """Worker 4242 is live and still reports the keys from before the next step."""
+    beat(4242)
+    beat(7, live=False, key_sets={})  # silent for an hour: never waited for
+
+
+def test_activate_waits_for_the_worker_behind_in_one_click(admin_client, slept):
+    staged = keys.stage(valid_days=30)
+    behind()
+    beat(4242, key_sets={})  # has not loaded the staged key
     response = admin_client.post(
         KEY_ADMIN, {"action": "activate_key", "_selected_action": [staged.pk]}, follow=True
     )
     staged.refresh_from_db()
     assert staged.state == "active"
-    assert len(slept) == 1 and 0 < slept[0] <= keys.propagation().total_seconds() + 0.1
+    assert slept == [keys.ACKNOWLEDGEMENT_POLL_SECONDS]
     page = response.content.decode()
-    assert "is now active" in page and "wait" not in page.lower()
+    assert "is now active" in page and "worker" not in page.lower()
 
 
-def test_retire_waits_for_propagation_in_one_click(admin_client, slept):
+def test_retire_waits_for_the_worker_behind_in_one_click(admin_client, slept):
     old = SigningKey.objects.get(state="active")
     staged = keys.stage(valid_days=30)
-    age(LONG_AGO.total_seconds())
-    keys.activate(staged.fingerprint)  # just now: retiring the old key must wait
+    behind()
+    keys.activate(staged.fingerprint)  # worker 4242 still signs with the old key
     response = admin_client.post(
         KEY_ADMIN, {"action": "retire_key", "_selected_action": [old.pk]}, follow=True
     )
@@ -174,21 +186,38 @@ def test_retire_waits_for_propagation_in_one_click(admin_client, slept):
     assert "is now retired" in response.content.decode()
 
 
+def test_the_admin_names_a_worker_that_never_catches_up(admin_client, monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(SigningKeyAdmin, "sleep", staticmethod(sleeps.append))
+    staged = keys.stage(valid_days=30)
+    beat(4242, key_sets={}, problem="IDP_KEY_ENCRYPTION_KEY does not decrypt the keys")
+    response = admin_client.post(
+        KEY_ADMIN, {"action": "activate_key", "_selected_action": [staged.pk]}, follow=True
+    )
+    staged.refresh_from_db()
+    assert staged.state == "next"
+    page = response.content.decode()
+    assert "web-1 pid 4242 has no saml keys loaded (IDP_KEY_ENCRYPTION_KEY does not" in page
+    assert sum(sleeps) <= keys.HTTP_PATIENCE_SECONDS
+
+
 def test_the_command_waits_through_the_same_loop(signing_key, slept):
     staged = keys.stage(valid_days=30)
+    beat(4242, key_sets={})
     out = io.StringIO()
     call_command("rotate_key", "activate", stdout=out, stderr=out)
     staged.refresh_from_db()
     assert staged.state == "active"
-    assert "Waiting" in out.getvalue() and len(slept) == 1
-    with pytest.raises(CommandError, match="wait"):
+    assert "Waiting for web-1 pid 4242 to load" in out.getvalue() and len(slept) == 1
+    beat(4242, key_sets={})
+    with pytest.raises(CommandError, match="1 worker.s. have not loaded.*web-1 pid 4242"):
         call_command("rotate_key", "retire", "--no-wait", stdout=out, stderr=out)
 
 
 class Step:
-    """A rollover step that asks to wait the given times, then succeeds."""
+    """A rollover step that waits for the given workers, one list per call, then succeeds."""
 
-    def __init__(self, *waits: float, error: str = ""):
+    def __init__(self, *waits: tuple[str, ...], error: str = ""):
         self.waits = list(waits)
         self.error = error
         self.calls = 0
@@ -196,41 +225,45 @@ class Step:
     def __call__(self):
         self.calls += 1
         if self.waits:
-            raise keys.KeyLifecycleError("wait", wait_seconds=self.waits.pop(0))
+            raise keys.KeyLifecycleError("wait", behind=self.waits.pop(0), wait_seconds=0.5)
         if self.error:
             raise keys.KeyLifecycleError(self.error)
         return "done"
 
 
-# (waits asked, patience, slept, outcome)
+A, B = ("web-1 pid 1",), ("web-1 pid 1", "web-2 pid 2")
+# (workers behind at each call, patience, slept, reported, outcome)
 LOOPS = [
-    ((), None, [], "done"),
-    ((1.0,), None, [1.05], "done"),
-    ((1.0, 0.5), None, [1.05, 0.55], "done"),
-    ((1.0,), 0, [], "wait"),
-    ((1.0, 1.0), 1.5, [1.05], "wait"),
-    ((1.0,), 1.05, [1.05], "done"),
+    ((), 30, [], [], "done"),
+    ((A,), 30, [0.5], [A], "done"),
+    ((B, B, A), 30, [0.5, 0.5, 0.5], [B, A], "done"),  # each set of laggards told once
+    ((A,), 0, [], [], "wait"),
+    ((A, A, A), 1.0, [0.5, 0.5], [A], "wait"),
+    ((A, A), 1.0, [0.5, 0.5], [A], "done"),
 ]
 
 
-@pytest.mark.parametrize(("waits", "patience", "expected_sleeps", "outcome"), LOOPS)
-def test_wait_and_retry(waits, patience, expected_sleeps, outcome):
+@pytest.mark.parametrize(("waits", "patience", "expected_sleeps", "reported", "outcome"), LOOPS)
+def test_wait_and_retry(waits, patience, expected_sleeps, reported, outcome):
     pauses, notices = [], []
     step = Step(*waits)
     run = lambda: keys.wait_and_retry(  # noqa: E731
-        step, sleep=pauses.append, on_wait=notices.append, patience=patience
+        step,
+        sleep=pauses.append,
+        on_wait=lambda error: notices.append(error.behind),
+        patience=patience,
     )
     if outcome == "done":
         assert run() == "done"
     else:
         with pytest.raises(keys.KeyLifecycleError, match=outcome):
             run()
-    assert pauses == pytest.approx(expected_sleeps)
-    assert notices == pytest.approx([p - keys.PROPAGATION_MARGIN for p in expected_sleeps])
+    assert pauses == expected_sleeps
+    assert notices == reported
 
 
 def test_wait_and_retry_does_not_retry_a_refusal():
     step = Step(error="refused")
     with pytest.raises(keys.KeyLifecycleError, match="refused"):
-        keys.wait_and_retry(step, sleep=pytest.fail)
+        keys.wait_and_retry(step, sleep=pytest.fail, patience=30)
     assert step.calls == 1

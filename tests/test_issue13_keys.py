@@ -260,11 +260,11 @@ def test_rotation_stage_activate_retire_is_seen_by_a_host_without_files(
     # Another host: another (empty) certs dir, the same database.
     settings.IDP_CERTS_DIR = tmp_path / "elsewhere"
     assert len(published_certificates()) == 2
-    keys.activate(now=staged.state_changed_at + keys.propagation())
+    keys.activate()
     keys.forget_cached_keys()
     assert keys.active_key().fingerprint == staged.fingerprint
     staged.refresh_from_db()
-    keys.retire(now=staged.state_changed_at + keys.propagation())
+    keys.retire()
     assert published_certificates() == [signing.cert_base64(staged.certificate_pem)]
     assert SigningKey.objects.get(pk=first.pk).state == "retired"
     assert not settings.IDP_CERTS_DIR.exists()

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.checks import run_checks
 from django.core.management import CommandError, call_command
-from django.db.models import F
 from lxml import etree
 from moto import mock_aws
 from signxml import XMLVerifier
@@ -25,22 +24,10 @@ from idp.saml import signing
 from idp.saml.errors import SamlError
 
 from .agents import certificate
+from .heartbeats import beat
 
 MD = {"md": c.MD, "ds": c.DS}
 MICROSECOND = datetime.timedelta(microseconds=1)
-
-
-@pytest.fixture(autouse=True)
-def fast_propagation(settings):
-    # Short, for the commands that wait by themselves; every other test passes its clock.
-    settings.IDP_KEY_REFRESH_SECONDS = 0.05
-
-
-def caught_up(key: SigningKey) -> None:
-    """As if every worker had seen the key's last step: its change moved back in time."""
-    SigningKey.objects.filter(pk=key.pk).update(
-        state_changed_at=F("state_changed_at") - keys.propagation()
-    )
 
 
 def run(*args) -> str:
@@ -73,21 +60,12 @@ def test_full_rollover(signing_key):
     assert len(published()) == 2
     assert keys.active_key().fingerprint == first.fingerprint  # next does not sign
 
-    staged_at, wait = staged.state_changed_at, keys.propagation()
-    for now in (staged_at, staged_at + wait - MICROSECOND):
-        with pytest.raises(keys.KeyLifecycleError, match="staged moments ago") as early:
-            keys.activate(now=now)
-        assert early.value.wait_seconds == (staged_at + wait - now).total_seconds()
-    activated_at = staged_at + wait
-    keys.activate(now=activated_at)
+    keys.activate()
     keys.forget_cached_keys()
     assert keys.active_key().fingerprint == staged.fingerprint
     assert len(published()) == 2  # the old key stays published until retired
 
-    with pytest.raises(keys.KeyLifecycleError, match="started signing moments ago") as early:
-        keys.retire(now=activated_at + wait - MICROSECOND)
-    assert early.value.wait_seconds == MICROSECOND.total_seconds()
-    retired = keys.retire(now=activated_at + wait)
+    retired = keys.retire()
     assert retired.fingerprint == first.fingerprint
     assert published() == [keys.active_key().cert_base64]
 
@@ -116,12 +94,12 @@ def test_activation_refuses_expired_and_future_keys(signing_key):
     key_pem, cert_pem = certificate_pair(-10, -1)
     expired = keys.stage(key_pem=key_pem, cert_pem=cert_pem)
     with pytest.raises(keys.KeyLifecycleError, match="expired"):
-        keys.activate(now=expired.state_changed_at + keys.propagation())
+        keys.activate(now=expired.state_changed_at)
     keys.retire(expired.fingerprint)
     key_pem, cert_pem = certificate_pair(1, 30)
     future = keys.stage(key_pem=key_pem, cert_pem=cert_pem)
     with pytest.raises(keys.KeyLifecycleError, match="not valid before"):
-        keys.activate(now=future.state_changed_at + keys.propagation())
+        keys.activate(now=future.state_changed_at)
 
 
 def test_import_key(db, key_pems, tmp_path):
@@ -149,7 +127,7 @@ def test_rotate_key_command_walks_the_rollover(signing_key):
     output = run("rotate_key", "stage")
     assert "is now next" in output
     assert "aws iam update-saml-provider --saml-provider-arn" in output
-    output = run("rotate_key", "activate")  # waits for propagation by itself
+    output = run("rotate_key", "activate")
     assert "is now active" in output and "rotate_key retire" in output
     output = run("rotate_key", "retire")
     assert "is now retired" in output
@@ -159,10 +137,10 @@ def test_rotate_key_command_walks_the_rollover(signing_key):
         run("rotate_key", "activate")
 
 
-def test_rotate_key_no_wait_reports_the_wait(signing_key, settings):
-    settings.IDP_KEY_REFRESH_SECONDS = 3600  # the wait outlasts any slow machine
+def test_rotate_key_no_wait_names_the_worker_behind(signing_key):
     run("rotate_key", "stage")
-    with pytest.raises(CommandError, match="wait"):
+    beat(4242, key_sets={})  # live, and has loaded nothing
+    with pytest.raises(CommandError, match="web-1 pid 4242 has no saml keys loaded"):
         run("rotate_key", "activate", "--no-wait")
 
 
@@ -185,7 +163,6 @@ def test_admin_shows_days_left_and_drives_the_rollover(client, demo):
     assert "days left" in page.lower() and "Stage a new key" in page
     client.post("/admin/idp/signingkey/stage/")
     staged = SigningKey.objects.get(state="next")
-    caught_up(staged)
     client.post(
         "/admin/idp/signingkey/",
         {"action": "activate_key", "_selected_action": [staged.pk]},
@@ -199,7 +176,6 @@ def test_admin_shows_days_left_and_drives_the_rollover(client, demo):
         follow=True,
     )
     assert f"Key {staged.fingerprint} signs" in response.content.decode()
-    caught_up(staged)
     client.post("/admin/idp/signingkey/", {"action": "retire_key", "_selected_action": [old.pk]})
     old.refresh_from_db()
     assert old.state == "retired"
@@ -407,7 +383,7 @@ def test_import_key_refuses_an_expired_key_as_the_active_one(db, tmp_path):
 
 def test_a_broken_stored_key_stops_signing_instead_of_signing_with_an_old_key(signing_key):
     staged = keys.stage()
-    keys.activate(now=staged.state_changed_at + keys.propagation())
+    keys.activate()
     staged = keys.signing_row()
     # Decrypts (the KEK is right) but is no key: the row itself is damaged.
     SigningKey.objects.filter(pk=staged.pk).update(

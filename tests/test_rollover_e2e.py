@@ -22,7 +22,7 @@ MD = {"md": c.MD, "ds": c.DS, "xenc": c.XENC, "saml": c.SAML}
 
 
 @pytest.fixture(autouse=True)
-def fast_propagation(settings):
+def fast_refresh(settings):
     settings.IDP_KEY_REFRESH_SECONDS = 0.05
 
 

@@ -1,12 +1,9 @@
 """Signing keys by use (saml, jwt) in the admin's list and the API: each use's signer is named
 for what it signs, staging takes a use, and the fingerprint alone decides which key (and so
-which rollover) activate and retire act on. No test sleeps: propagation is made a blink."""
-
-import datetime
+which rollover) activate and retire act on."""
 
 import pytest
 from django.db import connection
-from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -21,23 +18,11 @@ KEY_ADMIN = "/admin/idp/signingkey/"
 KEYS_API = "/api/v1/signing-keys"
 
 
-@pytest.fixture(autouse=True)
-def fast_propagation(settings):
-    settings.IDP_KEY_REFRESH_SECONDS = 0.0005
-
-
-def later() -> None:
-    """Every key's last step happened an hour ago: the workers have all seen it."""
-    SigningKey.objects.update(state_changed_at=F("state_changed_at") - datetime.timedelta(hours=1))
-
-
 @pytest.fixture
 def both(signing_key):
     """An active SAML key (the signer), an active JWT key, a next JWT key."""
     jwt_signer, _ = keys.ensure_active_key(JWT)
-    later()
     staged = keys.stage(use=JWT, valid_days=30)
-    later()
     return {"saml": signing_key, "jwt": jwt_signer, "jwt next": staged}
 
 
@@ -102,9 +87,7 @@ def test_the_role_column_costs_no_query_per_row(root, both):
     root.get(KEY_ADMIN)  # the session's first page does its own queries
     with CaptureQueriesContext(connection) as three:
         root.get(KEY_ADMIN)
-    later()
     keys.activate(both["jwt next"].fingerprint)
-    later()
     keys.stage(valid_days=30)  # a SAML next key: four rows now
     with CaptureQueriesContext(connection) as four:
         root.get(KEY_ADMIN)
@@ -113,7 +96,6 @@ def test_the_role_column_costs_no_query_per_row(root, both):
 
 def test_a_retired_key_is_published_nowhere(api, both):
     keys.activate(both["jwt next"].fingerprint)
-    later()
     keys.retire(both["jwt"].fingerprint)
     listed = by_fingerprint(api.get(KEYS_API).json())
     old = listed[both["jwt"].fingerprint]
@@ -175,7 +157,6 @@ def test_a_jwt_rollover_over_the_api_by_fingerprint(api, both):
 
     refused = api.post(f"{KEYS_API}/{staged}/retire")
     assert refused.status_code == 409 and "signs" in refused.json()["message"]
-    later()
     retired = api.post(f"{KEYS_API}/{both['jwt'].fingerprint.upper()}/retire")
     assert retired.status_code == 200, retired.content
     assert retired.json()["key"]["use"] == "jwt" and retired.json()["key"]["published"] is False
@@ -191,7 +172,6 @@ def test_a_jwt_rollover_over_the_api_by_fingerprint(api, both):
 def test_the_admin_stages_a_key_of_a_use(root, both, use, label):
     if use == "jwt":
         keys.activate(both["jwt next"].fingerprint)  # frees the JWT rollover's next slot
-        later()
     page = root.get(KEY_ADMIN).content.decode()
     assert f'name="use" value="{use}"' in page and f"Stage a new key ({label})" in page
     answer = root.post(f"{KEY_ADMIN}stage/", {"use": use}, follow=True)

@@ -174,7 +174,7 @@ def test_the_five_minute_limit_and_the_window_edges(now, metadata):
 
 def test_a_rotation_iam_never_heard_of_then_synced(now, metadata):
     staged = keys.stage()
-    keys.activate(now=staged.state_changed_at + keys.propagation())
+    keys.activate()
     response = mint(now)  # signed by the new key, which the old metadata lacks
     error = refusal(lambda: validate(response, metadata, now))
     assert (error.code, error.message) == SIGNATURE

@@ -239,21 +239,17 @@ def _with_signer(rows):
     return rows.annotate(is_signer=keys.is_signer_expression())
 
 
-# A rollover step waits until every worker can have seen the previous one (2 ×
-# IDP_KEY_REFRESH_SECONDS: 2 s by default). The API waits that out, as the admin and
-# `rotate_key` do, when it is this short; a longer wait answers 409 with Retry-After
-# rather than hold a worker.
-KEY_STEP_PATIENCE = 5.0
-
-
 class KeyStep(APIView):
     sleep = staticmethod(time.sleep)  # tests replace it, so that they never sleep
 
     def step(self, name: str, run) -> Response:
         try:
-            key = keys.wait_and_retry(run, sleep=self.sleep, patience=KEY_STEP_PATIENCE)
+            # A step waits for every live worker's acknowledgement of the previous one, as
+            # the admin and `rotate_key` do; past the patience it answers 409 with
+            # Retry-After rather than hold a worker.
+            key = keys.wait_and_retry(run, sleep=self.sleep, patience=keys.HTTP_PATIENCE_SECONDS)
         except keys.KeyLifecycleError as error:
-            wait = error.wait_seconds + keys.PROPAGATION_MARGIN if error.wait_seconds else None
+            wait = 1.0 if error.behind else None
             raise Conflict(str(error), wait=wait) from error
         key = _with_signer(SigningKey.objects.filter(pk=key.pk)).get()
         steps = JWT_NEXT_STEPS if key.use == SigningKey.Use.JWT else NEXT_STEPS
@@ -307,8 +303,9 @@ _FINGERPRINT = OpenApiParameter(
     description="the key's SHA-256 fingerprint, or a prefix of it that names one key",
 )
 _WAIT = (
-    "Waits up to 5 s for every worker to see the previous step (2 × "
-    "IDP_KEY_REFRESH_SECONDS); a longer wait answers 409 with `Retry-After`."
+    "Waits up to 5 s for every live worker on every host to report, by its heartbeat, the "
+    "keys of the previous step; past that it answers 409 naming the workers behind, with "
+    "`Retry-After`."
 )
 
 

@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from idp import keys
+from idp import keys, workers
 from idp.iam import SyncError, cli_commands
 from idp.management.commands._iam_options import add_iam_options, add_sync_option, sync
 from idp.management.commands._identity_note import identity_note
@@ -18,6 +18,20 @@ def lifetime_days(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r}: give a number of days from 1 to 36500")
     return int(text)
 
+
+def timeout_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds from 0 to 3600")
+    return seconds
+
+
+# Workers acknowledge a step within about a second; a worker that stopped is not waited
+# for after five heartbeats (10 s by default), so 30 s fails only on one that is stuck.
+DEFAULT_TIMEOUT = 30.0
 
 NEXT_STEPS = {
     "stage": "The metadata now publishes the next key beside the active one. Push it to IAM, "
@@ -51,9 +65,14 @@ class Command(BaseCommand):
             "--days", type=lifetime_days, default=3650, help="stage: certificate lifetime"
         )
         parser.add_argument(
-            "--no-wait",
-            action="store_true",
-            help="fail instead of waiting for every worker to see the previous step",
+            "--timeout",
+            type=timeout_seconds,
+            default=DEFAULT_TIMEOUT,
+            help="seconds to wait for every live worker on every host to load the previous "
+            f"step's keys, then fail naming those behind (default {DEFAULT_TIMEOUT:.0f})",
+        )
+        parser.add_argument(
+            "--no-wait", action="store_true", help="the same as --timeout 0: fail at once"
         )
         parser.add_argument(
             "--use",
@@ -64,7 +83,7 @@ class Command(BaseCommand):
         add_sync_option(parser)
         add_iam_options(parser)
 
-    def handle(self, *args, step, fingerprint, days, no_wait, sync_iam, use, **options):
+    def handle(self, *args, step, fingerprint, days, timeout, no_wait, sync_iam, use, **options):
         if step == "status":
             self._status(use)
             return
@@ -74,7 +93,7 @@ class Command(BaseCommand):
                 "--sync-iam pushes SAML metadata; JWT keys reach IAM through /oidc/jwks by "
                 "themselves. Drop --sync-iam."
             )
-        key = self._run(step, fingerprint, days, no_wait, use)
+        key = self._run(step, fingerprint, days, 0.0 if no_wait else timeout, use)
         self.stdout.write(f"{step}: {key.use} key {key.fingerprint} is now {key.state}.")
         if key.use == SigningKey.Use.JWT:
             self.stdout.write(JWT_NEXT_STEPS[step])
@@ -95,7 +114,7 @@ class Command(BaseCommand):
             self.stdout.write("  " + cli_commands("fedmock", "fedmock-metadata.xml")[1])
             self.stdout.write("  (or: python manage.py sync_iam_provider --name fedmock)")
 
-    def _run(self, step: str, fingerprint: str, days: int, no_wait: bool, use: str) -> SigningKey:
+    def _run(self, step: str, fingerprint: str, days: int, timeout: float, use: str) -> SigningKey:
         steps = {
             "stage": lambda: keys.stage(valid_days=days, use=use),
             "activate": lambda: keys.activate(fingerprint, use=use),
@@ -105,15 +124,39 @@ class Command(BaseCommand):
             return keys.wait_and_retry(
                 steps[step],
                 sleep=self.sleep,
-                on_wait=lambda seconds: self.stdout.write(
-                    f"Waiting {seconds:.1f} s for every worker..."
+                on_wait=lambda error: self.stdout.write(
+                    f"Waiting for {', '.join(error.behind)} to load the keys of the previous "
+                    "step..."
                 ),
-                patience=0 if no_wait else None,
+                patience=timeout,
             )
         except keys.KeyLifecycleError as error:
             raise CommandError(str(error)) from error
 
     def _status(self, use: str | None) -> None:
+        self._keys(use)
+        self._workers(use)
+
+    def _workers(self, use: str | None) -> None:
+        """Who a rollover step waits for, and whether each has loaded the current keys."""
+        beats = workers.live()
+        window = workers.live_window().total_seconds()
+        if not beats:
+            self.stdout.write(
+                f"No worker beat in the last {window:.0f} s (only gunicorn workers report; "
+                "a step waits for none)."
+            )
+            return
+        self.stdout.write(f"Workers that beat in the last {window:.0f} s:")
+        uses = [use] if use else SigningKey.Use.values
+        expected = {use: keys.key_set_of(keys.state_rows(use)) for use in uses}
+        for beat in beats:
+            behind = [use for use in uses if not beat.reports(use, expected[use])]
+            verdict = f"behind on {', '.join(behind)}" if behind else "up to date"
+            details = "; ".join(f"{use}: {beat.loaded(use)}" for use in behind)
+            self.stdout.write(f"  {beat.label()}  {verdict}" + (f" ({details})" if details else ""))
+
+    def _keys(self, use: str | None) -> None:
         rows = SigningKey.objects.annotate(is_signer=keys.is_signer_expression())
         if use:
             rows = rows.filter(use=use)
