@@ -22,18 +22,26 @@ def free_port() -> int:
 
 
 class GunicornServer:
-    def __init__(self, workdir: Path, workers: int = 2):
+    """`tree` is the project's working tree the host runs from (another copy makes another
+    host: tests/test_issue13_replicas_e2e.py)."""
+
+    def __init__(self, workdir: Path, workers: int = 2, tree: Path = ROOT, database_url: str = ""):
+        """`database_url`: another host's database, shared (default: a fresh one)."""
+        self.tree = tree
+        workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
-            "DATABASE_URL": databases.fresh_database_url(workdir),
+            "DATABASE_URL": database_url or databases.fresh_database_url(workdir),
             "IDP_CERTS_DIR": str(workdir / "certs"),
             "IDP_BASE_URL": self.url,
             "SECRET_KEY": "concurrency-test",
             "PORT": str(self.port),
             "WEB_CONCURRENCY": str(workers),
             "ACCESS_LOG": str(workdir / "access.log"),
+            # Its own tree's code, not the one the virtualenv's editable install names.
+            "PYTHONPATH": str(tree),
         }
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         self.env.pop("TEST_DATABASE_URL", None)
@@ -42,9 +50,9 @@ class GunicornServer:
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
+            [sys.executable, str(self.tree / "manage.py"), *args],
             env=self.env,
-            cwd=ROOT,
+            cwd=self.tree,
             capture_output=True,
             text=True,
             check=True,
@@ -58,7 +66,7 @@ class GunicornServer:
         self.process = subprocess.Popen(
             [str(gunicorn), "-c", "gunicorn.conf.py", "idp.wsgi:application"],
             env=self.env,
-            cwd=ROOT,
+            cwd=self.tree,
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
         )
@@ -75,9 +83,10 @@ class GunicornServer:
         self.stop()
         raise RuntimeError(f"gunicorn did not start:\n{self.log.read_text()}")
 
-    def stop(self) -> None:
+    def stop(self, keep_database: bool = False) -> None:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=15)
             self.process = None
-        databases.drop_database(self.env["DATABASE_URL"])
+        if not keep_database:
+            databases.drop_database(self.env["DATABASE_URL"])
