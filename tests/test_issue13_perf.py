@@ -66,3 +66,139 @@ def test_the_idp_initiated_page_keeps_its_headers(client, demo):
     [form] = lxml.html.fromstring(response.content.decode()).forms
     assert form.action == "https://signin.aws.amazon.com/saml"
     assert set(dict(form.form_values())) == {"SAMLResponse"}
+
+
+# --- the access log -----------------------------------------------------------------
+
+
+class _Response:
+    status = "200 OK"
+    sent = 9105
+    headers = [("Content-Type", "text/html; charset=utf-8")]
+
+
+class _Request:
+    headers = [("HOST", "127.0.0.1:8000")]
+
+
+def _environ(**extra) -> dict:
+    return {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/saml/init/?sp=urn%3Aamazon%3Awebservices",
+        "PATH_INFO": "/saml/init/",
+        "QUERY_STRING": "sp=urn%3Aamazon%3Awebservices",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.1.2.3",
+        "HTTP_USER_AGENT": "curl/8",
+        **extra,
+    }
+
+
+def _logger(tmp_path, accesslog="access.log", access_log_format=None):
+    from gunicorn.config import Config
+
+    config = Config()
+    config.set("logger_class", "idp.access_log.AccessLogger")
+    if accesslog:
+        config.set("accesslog", str(tmp_path / accesslog))
+    if access_log_format:
+        config.set("access_log_format", access_log_format)
+    return config.logger_class(config)
+
+
+def _log_lines(tmp_path) -> list[str]:
+    path = tmp_path / "access.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("extra", "duration", "expected"),
+    [
+        (
+            {},
+            (0, 4127),
+            '10.1.2.3 - - {t} "GET /saml/init/?sp=urn%3Aamazon%3Awebservices '
+            'HTTP/1.1" 200 9105 "-" "curl/8" 0.004127',
+        ),
+        # The ECP door's HTTP Basic user is named, as gunicorn names it.
+        (
+            {"HTTP_AUTHORIZATION": "Basic YWxpY2U6YWxpY2U="},
+            (2, 5),
+            '10.1.2.3 - alice {t} "GET /saml/init/?sp=urn%3Aamazon%3Awebservices HTTP/1.1" '
+            '200 9105 "-" "curl/8" 2.000005',
+        ),
+        (
+            {"HTTP_REFERER": "https://sp.example/", "REQUEST_METHOD": "POST"},
+            (0, 0),
+            '10.1.2.3 - - {t} "POST /saml/init/?sp=urn%3Aamazon%3Awebservices HTTP/1.1" '
+            '200 9105 "https://sp.example/" "curl/8" 0.000000',
+        ),
+    ],
+)
+def test_the_access_line_is_gunicorns_default_with_the_duration(
+    tmp_path, extra, duration, expected
+):
+    import datetime
+    import re
+
+    logger = _logger(tmp_path)
+    seconds, microseconds = duration
+    logger.access(
+        _Response(),
+        None,
+        _environ(**extra),
+        datetime.timedelta(seconds=seconds, microseconds=microseconds),
+    )
+    [line] = _log_lines(tmp_path)
+    stamp = re.search(r"\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]", line)
+    assert stamp, line
+    assert line == expected.format(t=stamp[0])
+
+
+def test_the_access_line_builds_no_atoms(tmp_path, monkeypatch):
+    import datetime
+
+    from gunicorn import glogging
+
+    def no_atoms(*arguments):
+        raise AssertionError("gunicorn's atoms dict was built")
+
+    monkeypatch.setattr(glogging.Logger, "atoms", no_atoms)
+    _logger(tmp_path).access(_Response(), None, _environ(), datetime.timedelta(0))
+    assert len(_log_lines(tmp_path)) == 1
+
+
+def test_an_own_access_log_format_is_gunicorns(tmp_path):
+    import datetime
+
+    logger = _logger(tmp_path, access_log_format="%(m)s %(U)s %(s)s %({content-type}o)s")
+    logger.access(_Response(), _Request(), _environ(), datetime.timedelta(0))
+    assert _log_lines(tmp_path) == ["GET /saml/init/ 200 text/html; charset=utf-8"]
+
+
+def test_an_access_log_turned_off_writes_nothing(tmp_path):
+    import datetime
+
+    _logger(tmp_path, accesslog="").access(_Response(), None, _environ(), datetime.timedelta(0))
+    assert _log_lines(tmp_path) == []
+
+
+def test_make_runs_gunicorn_writes_the_short_line(tmp_path):
+    import re
+
+    import requests
+
+    from tests.live_server import GunicornServer
+
+    server = GunicornServer(tmp_path).start()
+    try:
+        assert requests.get(f"{server.url}/saml/metadata/?x=1", timeout=30).status_code == 200
+    finally:
+        server.stop()
+    lines = (tmp_path / "access.log").read_text().splitlines()
+    assert lines, "no access log line"
+    assert re.fullmatch(
+        r'127\.0\.0\.1 - - \[[^]]+\] "GET /saml/metadata/\?x=1 HTTP/1\.1" 200 \d+ "-" '
+        r'"python-requests/[\d.]+" \d+\.\d{6}',
+        lines[-1],
+    ), lines[-1]
