@@ -202,3 +202,85 @@ def test_make_runs_gunicorn_writes_the_short_line(tmp_path):
         r'"python-requests/[\d.]+" \d+\.\d{6}',
         lines[-1],
     ), lines[-1]
+
+
+# --- the AWS checks, judged once per release and settings ------------------------------
+
+
+def _aws_sp(**fields):
+    from idp.models import ServiceProvider
+
+    return ServiceProvider(entity_id=aws.AUDIENCE, profile=ServiceProvider.Profile.AWS, **fields)
+
+
+def _release(*roles: str, session_name: str = "alice"):
+    from idp.saml.release import Attribute, NameID, Release
+
+    return Release(
+        NameID("alice", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"),
+        (
+            Attribute("https://aws.amazon.com/SAML/Attributes/Role", roles),
+            Attribute("https://aws.amazon.com/SAML/Attributes/RoleSessionName", (session_name,)),
+        ),
+    )
+
+
+PAIR = "arn:aws:iam::111122223333:role/Admin,arn:aws:iam::111122223333:saml-provider/fedmock"
+
+
+@pytest.mark.parametrize(
+    ("release", "sp_settings", "acs"),
+    [
+        (_release(PAIR), {}, "https://signin.aws.amazon.com/saml"),
+        (_release(PAIR), {}, "http://signin.aws.amazon.com/saml"),
+        (
+            _release(PAIR),
+            {"signature_algorithm": "http://www.w3.org/2000/09/xmldsig#rsa-sha1"},
+            "https://signin.aws.amazon.com/saml",
+        ),
+        (_release(PAIR, session_name="a b!"), {}, "https://signin.aws.amazon.com/saml"),
+        (
+            _release("not-a-pair"),
+            {"encrypt_assertions": True},
+            "https://signin.aws.amazon.com/saml",
+        ),
+        (_release(PAIR.replace("aws:", "aws-us-gov:")), {}, "https://signin.aws.amazon.com/saml"),
+    ],
+)
+def test_the_remembered_findings_are_the_checks_findings(release, sp_settings, acs):
+    from idp import sso
+
+    sp = _aws_sp(**sp_settings)
+    direct = (
+        aws.check_release(release, sp.profile)
+        + aws.check_endpoints(acs, [[sp.entity_id]], sp.profile, sp.encrypt_assertions)
+        + aws.check_partition(acs, release.values(aws.ROLE))
+        + aws.check_algorithms(sp.signature_algorithm, {sp.digest_algorithm})
+    )
+    for _ in range(2):  # judged, then remembered
+        findings = sso._findings(sp, release, acs)
+        assert findings == direct
+        findings.append("a caller's addition")  # the caller's list, not the memo's
+    assert sso._findings(sp, release, acs) == direct
+
+
+def test_a_change_of_release_or_setting_is_judged_again(monkeypatch):
+    from idp import sso
+
+    judged = []
+    check_release = aws.check_release
+    monkeypatch.setattr(aws, "check_release", lambda *a: judged.append(a) or check_release(*a))
+    sso._release_findings.cache_clear()
+    acs = "https://signin.aws.amazon.com/saml"
+    sso._findings(_aws_sp(), _release(PAIR), acs)
+    sso._findings(_aws_sp(), _release(PAIR), acs)
+    assert len(judged) == 1
+    sha1 = sso._findings(
+        _aws_sp(signature_algorithm="http://www.w3.org/2000/09/xmldsig#rsa-sha1"),
+        _release(PAIR),
+        acs,
+    )
+    assert len(judged) == 2 and any(f.rule == "R11" for f in sha1)
+    sso._findings(_aws_sp(), _release(PAIR, session_name="bob"), acs)
+    sso._findings(_aws_sp(), _release(PAIR), "https://us-east-1.signin.aws.amazon.com/saml")
+    assert len(judged) == 4
