@@ -41,6 +41,12 @@ def test_the_post_form_carries_every_value_exactly_and_nothing_else(hostile):
     assert button.text_content() == f"Continue to {form.action}"
 
 
+def test_the_post_form_page_is_ascii_and_titled():
+    page = post_form_page(PostForm("https://sp.example/acs", {"SAMLResponse": "PHg+"}))
+    assert page.isascii()
+    assert lxml.html.fromstring(page).findtext(".//title") == "Signing you in\u2026"
+
+
 def test_the_post_form_without_relay_state_has_one_field():
     page = lxml.html.fromstring(post_form_page(PostForm("https://sp.example/acs", {"A": "b"})))
     assert [element.get("name") for element in page.iter("input")] == ["A"]
