@@ -109,7 +109,12 @@ def _logger(tmp_path, accesslog="access.log", access_log_format=None):
         config.set("accesslog", str(tmp_path / accesslog))
     if access_log_format:
         config.set("access_log_format", access_log_format)
-    return config.logger_class(config)
+    logger = config.logger_class(config)
+    # As in a worker: gunicorn's own handler only (pytest adds its capturing ones).
+    logger.access_log.handlers = [
+        handler for handler in logger.access_log.handlers if getattr(handler, "_gunicorn", False)
+    ]
+    return logger
 
 
 def _log_lines(tmp_path) -> list[str]:
@@ -161,7 +166,7 @@ def test_the_access_line_is_gunicorns_default_with_the_duration(
     assert line == expected.format(t=stamp[0])
 
 
-def test_the_access_line_builds_no_atoms(tmp_path, monkeypatch):
+def test_the_access_line_builds_no_atoms_and_no_log_record(tmp_path, monkeypatch):
     import datetime
 
     from gunicorn import glogging
@@ -169,8 +174,32 @@ def test_the_access_line_builds_no_atoms(tmp_path, monkeypatch):
     def no_atoms(*arguments):
         raise AssertionError("gunicorn's atoms dict was built")
 
+    def no_record(*arguments):
+        raise AssertionError("a LogRecord was made for gunicorn's own handler")
+
     monkeypatch.setattr(glogging.Logger, "atoms", no_atoms)
-    _logger(tmp_path).access(_Response(), None, _environ(), datetime.timedelta(0))
+    logger = _logger(tmp_path)
+    monkeypatch.setattr(logger.access_log, "info", no_record)
+    logger.access(_Response(), None, _environ(), datetime.timedelta(0))
+    assert len(_log_lines(tmp_path)) == 1
+
+
+def test_a_filtered_or_reformatted_access_log_goes_through_logging(tmp_path):
+    import datetime
+    import logging
+
+    logger = _logger(tmp_path)
+    [handler] = logger.access_log.handlers
+    handler.setFormatter(logging.Formatter("access: %(message)s"))
+    logger.access(_Response(), _Request(), _environ(), datetime.timedelta(0))
+    [line] = _log_lines(tmp_path)
+    assert line.startswith("access: 10.1.2.3 - - [")
+    dropped = logging.Filter("nothing.matches")
+    logger.access_log.addFilter(dropped)
+    try:
+        logger.access(_Response(), _Request(), _environ(), datetime.timedelta(0))
+    finally:
+        logger.access_log.removeFilter(dropped)
     assert len(_log_lines(tmp_path)) == 1
 
 
@@ -198,11 +227,14 @@ def test_make_runs_gunicorn_writes_the_short_line(tmp_path):
 
     server = GunicornServer(tmp_path).start()
     try:
-        assert requests.get(f"{server.url}/saml/metadata/?x=1", timeout=30).status_code == 200
+        for _ in range(3):  # the first opens the file through logging, the others write
+            assert requests.get(f"{server.url}/saml/metadata/?x=1", timeout=30).ok
     finally:
         server.stop()
     lines = (tmp_path / "access.log").read_text().splitlines()
-    assert lines, "no access log line"
+    metadata = [line for line in lines if "/saml/metadata/?x=1" in line]
+    assert len(metadata) == 3, lines
+    assert "writing the access log failed" not in (tmp_path / "gunicorn.log").read_text()
     assert re.fullmatch(
         r'127\.0\.0\.1 - - \[[^]]+\] "GET /saml/metadata/\?x=1 HTTP/1\.1" 200 \d+ "-" '
         r'"python-requests/[\d.]+" \d+\.\d{6}',
