@@ -8,6 +8,9 @@ bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 # getSigninToken to /aws/federation), and a lone sync worker would wait for itself.
 workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, multiprocessing.cpu_count()))
 accesslog = os.environ.get("ACCESS_LOG", "-")
+# The access log's line without gunicorn's per-request dict of every header and environ
+# variable, and with the duration (idp/access_log.py); ACCESS_LOG= (empty) turns it off.
+logger_class = "idp.access_log.AccessLogger"
 loglevel = "warning"
 # Sync workers by default: `make bench` measured gthread (4 threads) slower on the SQLite
 # writes of SP-initiated sign-on (260 against 445 req/s at 16 connections, one run each).

@@ -15,6 +15,7 @@ from the `now` a mint names.
 """
 
 import datetime
+import functools
 import re
 import secrets
 import time
@@ -410,11 +411,36 @@ def _findings(sp: ServiceProvider, release: Release, acs_url: str) -> list[aws.F
     """What the AWS checker says of this release going to this ACS with these settings."""
     if not sp.is_checked:
         return []
-    return (
-        aws.check_release(release, sp.profile)
-        + aws.check_endpoints(acs_url, [[sp.entity_id]], sp.profile, sp.encrypt_assertions)
+    return list(
+        _release_findings(
+            release,
+            acs_url,
+            sp.entity_id,
+            sp.profile,
+            sp.encrypt_assertions,
+            sp.signature_algorithm,
+            sp.digest_algorithm,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _release_findings(
+    release: Release,
+    acs_url: str,
+    entity_id: str,
+    profile: str,
+    encrypt: bool,
+    signature_algorithm: str,
+    digest_algorithm: str,
+) -> tuple[aws.Finding, ...]:
+    """The checks are pure functions of these values, and a user signs on to the same SP with
+    the same release again and again: judged once, not on every sign-on (a twentieth of it)."""
+    return tuple(
+        aws.check_release(release, profile)
+        + aws.check_endpoints(acs_url, [[entity_id]], profile, encrypt)
         + aws.check_partition(acs_url, release.values(aws.ROLE))
-        + aws.check_algorithms(sp.signature_algorithm, {sp.digest_algorithm})
+        + aws.check_algorithms(signature_algorithm, {digest_algorithm})
     )
 
 
