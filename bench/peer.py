@@ -19,6 +19,7 @@ REQUIRED_AWS_ATTRIBUTES = (
     "https://aws.amazon.com/SAML/Attributes/SessionDuration",
 )
 SIG_RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+DIGEST_SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 
 _SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 _SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -97,6 +98,7 @@ class ResponseFacts:
     attributes: tuple[tuple[str, tuple[str, ...]], ...]  # sorted by name
     signed: tuple[str, ...]  # "Assertion"/"Response": an enveloped signature over its own ID
     signature_methods: tuple[str, ...]
+    digest_methods: tuple[str, ...]
 
 
 def read_response(xml: bytes) -> ResponseFacts:
@@ -112,15 +114,18 @@ def read_response(xml: bytes) -> ResponseFacts:
     if len(assertions) != 1:
         raise BenchError(f"the Response holds {len(assertions)} plain assertions, not 1")
     assertion = assertions[0]
-    signed, methods = [], []
+    signed, methods, digests = [], [], []
     for element in (root, assertion):
         for signature in element.findall("ds:Signature", _NS):
             references = signature.findall("ds:SignedInfo/ds:Reference", _NS)
             if [r.get("URI") for r in references] == [f"#{element.get('ID')}"]:
                 signed.append(etree.QName(element).localname)
-            methods.append(
-                signature.find("ds:SignedInfo/ds:SignatureMethod", _NS).get("Algorithm", "")
-            )
+            method = signature.find("ds:SignedInfo/ds:SignatureMethod", _NS)
+            methods.append(method.get("Algorithm", "") if method is not None else "")
+            digests += [
+                digest.get("Algorithm", "")
+                for digest in signature.iterfind("ds:SignedInfo/ds:Reference/ds:DigestMethod", _NS)
+            ]
     attributes = {}
     for attribute in assertion.iterfind("saml:AttributeStatement/saml:Attribute", _NS):
         values = tuple(v.text or "" for v in attribute.findall("saml:AttributeValue", _NS))
@@ -135,6 +140,7 @@ def read_response(xml: bytes) -> ResponseFacts:
         attributes=tuple(sorted(attributes.items())),
         signed=tuple(sorted(signed)),
         signature_methods=tuple(methods),
+        digest_methods=tuple(digests),
     )
 
 
@@ -146,14 +152,23 @@ def same_work(fedmock: ResponseFacts, peer: ResponseFacts) -> list[str]:
             problems.append(f"{name} signed {list(facts.signed)}, not both Response and Assertion")
         if set(facts.signature_methods) != {SIG_RSA_SHA256}:
             problems.append(f"{name} signs with {sorted(set(facts.signature_methods))}")
+        if set(facts.digest_methods) != {DIGEST_SHA256}:
+            problems.append(f"{name} digests with {sorted(set(facts.digest_methods))}")
         missing = [a for a in REQUIRED_AWS_ATTRIBUTES if a not in dict(facts.attributes)]
         if missing:
             problems.append(f"{name} sends no {', '.join(a.rsplit('/', 1)[1] for a in missing)}")
-    for field in ("destination", "audience", "name_id_format", "attributes"):
+    for field in ("destination", "audience", "name_id_format"):
         if getattr(fedmock, field) != getattr(peer, field):
             problems.append(
                 f"{field} differs: fedmock {getattr(fedmock, field)!r}, "
                 f"SimpleSAMLphp {getattr(peer, field)!r}"
+            )
+    ours, theirs = dict(fedmock.attributes), dict(peer.attributes)
+    for name in sorted(set(ours) | set(theirs)):
+        if ours.get(name) != theirs.get(name):
+            problems.append(
+                f"attribute {name} differs: fedmock {list(ours.get(name, ['(none)']))}, "
+                f"SimpleSAMLphp {list(theirs.get(name, ['(none)']))}"
             )
     return problems
 

@@ -581,6 +581,12 @@ def pem(certificate_base64: str) -> bytes:
     return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n".encode()
 
 
+def rsa_key_size(certificate_pem: bytes) -> int:
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(certificate_pem).public_key().key_size
+
+
 def xmlsec1_verifies(xml: bytes, certificate_pem: bytes, workdir: Path) -> bool:
     """Both signatures, the Response's and the Assertion's, each checked by xmlsec1 (a
     verifier nobody here wrote) against this IdP's certificate alone."""
@@ -671,10 +677,15 @@ def peer_run(seconds: int, rounds: int, sessions: int, connections: int = 16) ->
             fedmock_cookies.append(cookie_header(browser.session))
         fedmock_xml = saml_response(fedmock_url, fedmock_cookies[0], "fedmock")
         fedmock_facts = peer.read_response(fedmock_xml)
-        if not any(
-            xmlsec1_verifies(fedmock_xml, pem(certificate), workdir)
-            for certificate in fedmock_signing_certificates(fedmock)
-        ):
+        fedmock_certificate = next(
+            (
+                pem(certificate)
+                for certificate in fedmock_signing_certificates(fedmock)
+                if xmlsec1_verifies(fedmock_xml, pem(certificate), workdir)
+            ),
+            None,
+        )
+        if fedmock_certificate is None:
             raise peer.BenchError(
                 "fedmock's sample response does not verify with xmlsec1 against its metadata"
             )
@@ -700,6 +711,11 @@ def peer_run(seconds: int, rounds: int, sessions: int, connections: int = 16) ->
                 "certificate"
             )
         problems = peer.same_work(fedmock_facts, peer.read_response(simplesamlphp_xml))
+        key_sizes = [rsa_key_size(fedmock_certificate), rsa_key_size(simplesamlphp.certificate_pem)]
+        if key_sizes[0] != key_sizes[1]:
+            problems.append(
+                f"fedmock signs with RSA-{key_sizes[0]}, SimpleSAMLphp RSA-{key_sizes[1]}"
+            )
         if problems:
             raise peer.BenchError("the two IdPs do not do the same work: " + "; ".join(problems))
 
@@ -732,6 +748,7 @@ def peer_run(seconds: int, rounds: int, sessions: int, connections: int = 16) ->
             "connections": connections,
             "seconds_per_run": seconds,
             "sessions_per_server": sessions,
+            "rsa_key_bits": key_sizes[0],
             "fedmock_workers": make_run_workers(),
             "fedmock_access_log": "on, to a file",
             "simplesamlphp_processes": simplesamlphp.processes,

@@ -209,10 +209,13 @@ SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 
 
-def signature(reference: str, method: str = peer.SIG_RSA_SHA256) -> str:
+def signature(
+    reference: str, method: str = peer.SIG_RSA_SHA256, digest: str = peer.DIGEST_SHA256
+) -> str:
     return (
         f'<ds:Signature xmlns:ds="{DS}"><ds:SignedInfo>'
-        f'<ds:SignatureMethod Algorithm="{method}"/><ds:Reference URI="{reference}"/>'
+        f'<ds:SignatureMethod Algorithm="{method}"/><ds:Reference URI="{reference}">'
+        f'<ds:DigestMethod Algorithm="{digest}"/></ds:Reference>'
         "</ds:SignedInfo></ds:Signature>"
     )
 
@@ -253,6 +256,7 @@ def test_a_response_signed_twice_is_read():
     facts = peer.read_response(response())
     assert facts.signed == ("Assertion", "Response")
     assert facts.signature_methods == (peer.SIG_RSA_SHA256, peer.SIG_RSA_SHA256)
+    assert facts.digest_methods == (peer.DIGEST_SHA256, peer.DIGEST_SHA256)
     assert dict(facts.attributes)[ROLE] == ("arn:role,arn:provider",)
     assert facts.audience == "urn:amazon:webservices"
     assert facts.destination == "https://signin.aws.amazon.com/saml"
@@ -272,8 +276,20 @@ def test_a_response_signed_twice_is_read():
             {"response_signature": signature("#_r", "http://www.w3.org/2000/09/xmldsig#rsa-sha1")},
             "signs with",
         ),
+        (
+            {
+                "assertion_signature": signature(
+                    "#_a", digest="http://www.w3.org/2000/09/xmldsig#sha1"
+                )
+            },
+            "digests with",
+        ),
         ({"attributes": ((ROLE, ("r",)), (NAME, ("alice",)))}, "sends no SessionDuration"),
         ({"attributes": ()}, "sends no Role, RoleSessionName, SessionDuration"),
+        (
+            {"attributes": ((ROLE, ("arn:role,arn:provider",)), (NAME, ("alice",)))},
+            "SessionDuration differs: fedmock ['3600'], SimpleSAMLphp ['(none)']",
+        ),
         ({"audience": "urn:other"}, "audience differs"),
         (
             {
@@ -283,7 +299,8 @@ def test_a_response_signed_twice_is_read():
                     (DURATION, ("3600",)),
                 )
             },
-            "attributes differ",
+            "attribute https://aws.amazon.com/SAML/Attributes/RoleSessionName differs: "
+            "fedmock ['alice'], SimpleSAMLphp ['bob']",
         ),
     ],
 )
