@@ -238,9 +238,9 @@ def verdict(rounds: Sequence[Round], target: float = TARGET_RATIO) -> Verdict:
     )
 
 
-def table(rounds: Sequence[Round], result: Verdict, header: str) -> list[str]:
+def table(rounds: Sequence[Round], result: Verdict, header: Sequence[str]) -> list[str]:
     lines = [
-        header,
+        *header,
         "    round  first           fedmock req/s  p99 ms errors"
         "   SimpleSAMLphp req/s  p99 ms errors   ratio",
     ]

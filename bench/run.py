@@ -754,7 +754,11 @@ def peer_run(seconds: int, rounds: int, sessions: int, connections: int = 16) ->
             "simplesamlphp_processes": simplesamlphp.processes,
             "simplesamlphp_session_store": "phpsession (PHP files), a session per wrk slot",
             "opcache_after_load": simplesamlphp.opcache(),
-            "table": peer.table(measured, result, peer_header(connections, rounds, seconds)),
+            "table": peer.table(
+                measured,
+                result,
+                peer_header(connections, rounds, seconds, sessions, simplesamlphp.processes),
+            ),
         }
     finally:
         if simplesamlphp is not None:
@@ -763,12 +767,16 @@ def peer_run(seconds: int, rounds: int, sessions: int, connections: int = 16) ->
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def peer_header(connections: int, rounds: int, seconds: int) -> str:
-    return (
-        f"(h) peer: IdP-initiated sign-on to AWS, Response + Assertion signed, {connections} "
-        f"connections, {rounds} rounds x {seconds} s alternating; fedmock as `make run` "
-        "against SimpleSAMLphp 1.19 (Apache prefork + mod_php, opcache on)"
-    )
+def peer_header(
+    connections: int, rounds: int, seconds: int, sessions: int, processes: int
+) -> list[str]:
+    return [
+        f"(h) peer: IdP-initiated sign-on to AWS, Response + Assertion signed (RSA-SHA256), "
+        f"{connections} connections, {rounds} rounds x {seconds} s, alternating",
+        f"    fedmock as `make run` (gunicorn, {make_run_workers()} sync workers, access log "
+        f"to a file) against SimpleSAMLphp 1.19 (Apache prefork, {processes} processes, "
+        f"mod_php, opcache on, PHP file sessions); {sessions} signed-in sessions each",
+    ]
 
 
 # --- the table ---------------------------------------------------------------------

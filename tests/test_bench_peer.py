@@ -191,8 +191,8 @@ def test_a_verdict_needs_rounds():
 def test_the_table_and_the_json_show_every_round_and_the_verdict():
     measured = rounds((run(500, 40), run(250, 90)), (run(480, 45), run(0, 90, errors=9)))
     result = peer.verdict(measured)
-    lines = peer.table(measured, result, "(h) header")
-    assert lines[0] == "(h) header"
+    lines = peer.table(measured, result, ["(h) header", "    setup"])
+    assert lines[:2] == ["(h) header", "    setup"]
     assert any(line.rstrip().endswith("2.00") for line in lines)
     assert any(line.rstrip().endswith("inf") for line in lines)
     assert lines[-1].strip() == result.line()
