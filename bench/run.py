@@ -661,7 +661,11 @@ def peer_run(seconds: int, rounds: int, sessions: int, connections: int = 16) ->
     fedmock = GunicornServer(workdir, workers=make_run_workers())  # access log: workdir
     simplesamlphp = None
     try:
-        fedmock.start()
+        try:
+            fedmock.start()
+        except RuntimeError as error:  # its message holds gunicorn's whole log
+            last = str(error).strip().splitlines()[-1]
+            raise peer.BenchError(f"fedmock did not start: {last}") from None
         fedmock.manage(
             "shell",
             "-c",
