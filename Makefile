@@ -3,7 +3,8 @@
 #               (FEDMOCK_FIXTURES=FILE make run loads that fixture file instead of the demo)
 #   make test   install with test extras (and chromium/xmlsec1 from Debian), ruff, pytest
 #   make test-postgres  the same suite against a throw-away PostgreSQL (scripts/with-postgres)
-#   make bench  performance table (see bench/)
+#   make bench  performance table (see bench/), ending with fedmock against SimpleSAMLphp 1.19
+#               side by side; BENCH_ARGS="--only peer" runs that part alone
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,6 +14,7 @@ IDP_BASE_URL ?= http://127.0.0.1:$(PORT)
 # At least two: the broker calls fedmock's own /aws/ (gunicorn.conf.py).
 WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" -lt 2 ] && n=2; echo $$n)
 FEDMOCK_FIXTURES ?=
+BENCH_ARGS ?=
 export IDP_BASE_URL
 
 .PHONY: run test test-postgres bench lint install install-test system-deps clean
@@ -63,7 +65,7 @@ test-postgres: install-test
 
 bench: install-test
 	./scripts/install-system-deps bench
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm db.sqlite3.startup-lock

@@ -5,17 +5,21 @@
     it, loaded by wrk from a separate process; (c) the baseline: pysaml2 with
     its stock xmlsec1 backend; (d) scale: 10,000 users, one in 500 groups facing
     200 rules; (e) peak RSS per worker; (g) loading a 10,000-user fixture file
-    (issue 9). Every loop is bounded in count and time,
-    and all traffic stays on 127.0.0.1. The table is also written as JSON.
+    (issue 9); (h) the peer run: fedmock as `make run` serves it against SimpleSAMLphp 1.19
+    behind Apache + mod_php, IdP-initiated with both signatures, the load alternating
+    between the two round by round (`--only peer` runs it alone). Every loop is bounded in
+    count and time, and all traffic stays on 127.0.0.1. The table is also written as JSON.
 """
 
 import argparse
 import base64
 import datetime
+import html
 import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,12 +31,16 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import peer  # noqa: E402
+from bench.simplesamlphp.server import SimpleSAMLphpServer  # noqa: E402
 from tests.agents import Browser, pysaml2_idp  # noqa: E402
-from tests.live_server import GunicornServer  # noqa: E402
+from tests.live_server import GunicornServer, free_port  # noqa: E402
 
 ROLE = "arn:aws:iam::111122223333:role/Admin"
 BENCH_SP = "https://bench-sp.example/metadata"
 BENCH_ACS = "https://bench-sp.example/acs"
+AWS_SP = "urn:amazon:webservices"
+AWS_ACS = "https://signin.aws.amazon.com/saml"
 
 
 def rate(action, seconds: float, limit: int = 100_000) -> float:
@@ -528,6 +536,253 @@ def fixture_load(users: int = 10_000) -> dict:
     }
 
 
+# --- (h): the peer run, fedmock against SimpleSAMLphp 1.19 ---------------------------
+
+
+def make_run_workers() -> int:
+    """The Makefile's WORKERS: one gunicorn worker per usable core, at least two."""
+    return max(2, len(os.sched_getaffinity(0)))
+
+
+def cookie_header(session) -> str:
+    return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
+
+
+def saml_response(url: str, cookie: str, who: str) -> bytes:
+    """The SAMLResponse of the auto-submit form one signed-in sign-on answers with."""
+    import requests
+
+    reply = requests.get(url, headers={"Cookie": cookie}, timeout=30, allow_redirects=False)
+    form = re.search(r'name="SAMLResponse" value="([^"]+)"', reply.text)
+    if reply.status_code != 200 or form is None:
+        raise peer.BenchError(f"{who} answered HTTP {reply.status_code} with no SAMLResponse form")
+    return base64.b64decode(html.unescape(form[1]))
+
+
+def fedmock_signing_certificates(server: GunicornServer) -> list[str]:
+    import requests
+    from lxml import etree
+
+    metadata = etree.fromstring(
+        requests.get(f"{server.url}/saml/metadata/", timeout=30).content,
+        etree.XMLParser(resolve_entities=False, no_network=True),
+    )
+    return [
+        element.text.strip()
+        for element in metadata.iterfind(
+            ".//{*}IDPSSODescriptor/{*}KeyDescriptor//{*}X509Certificate"
+        )
+        if element.getparent().getparent().getparent().get("use", "signing") == "signing"
+    ]
+
+
+def pem(certificate_base64: str) -> bytes:
+    body = "\n".join(certificate_base64[i : i + 64] for i in range(0, len(certificate_base64), 64))
+    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n".encode()
+
+
+def rsa_key_size(certificate_pem: bytes) -> int:
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(certificate_pem).public_key().key_size
+
+
+def xmlsec1_verifies(xml: bytes, certificate_pem: bytes, workdir: Path) -> bool:
+    """Both signatures, the Response's and the Assertion's, each checked by xmlsec1 (a
+    verifier nobody here wrote) against this IdP's certificate alone."""
+    document = workdir / f"response-{os.urandom(4).hex()}.xml"
+    certificate = workdir / f"cert-{os.urandom(4).hex()}.pem"
+    document.write_bytes(xml)
+    certificate.write_bytes(certificate_pem)
+    signatures = (
+        "/*[local-name()='Response']/*[local-name()='Signature']",
+        "/*[local-name()='Response']/*[local-name()='Assertion']/*[local-name()='Signature']",
+    )
+    return all(
+        subprocess.run(
+            [
+                "xmlsec1",
+                "--verify",
+                "--pubkey-cert-pem",
+                str(certificate),
+                "--id-attr:ID",
+                "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+                "--id-attr:ID",
+                "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+                "--node-xpath",
+                signature,
+                str(document),
+            ],
+            capture_output=True,
+            timeout=60,
+        ).returncode
+        == 0
+        for signature in signatures
+    )
+
+
+def peer_wrk(url: str, cookies: Path, connections: int, seconds: int) -> peer.WrkRun:
+    threads = min(connections, 2)
+    result = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "5s",
+            "-s",
+            str(ROOT / "bench" / "peer_sessions.lua"),
+            url,
+            "--",
+            str(cookies),
+            str(threads),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
+    if result.returncode != 0:
+        raise peer.BenchError(f"wrk failed on {url}: {result.stderr.strip() or result.stdout}")
+    try:
+        return peer.parse_wrk(result.stdout)
+    except peer.BenchError as error:
+        raise peer.BenchError(f"{error} for {url}; wrk said: {result.stdout!r}") from None
+
+
+def peer_run(seconds: int, rounds: int, sessions: int, connections: int = 16) -> dict:
+    """fedmock (gunicorn exactly as `make run` starts it: a worker per core, the access log
+    on, to a file) against SimpleSAMLphp 1.19 behind Apache prefork + mod_php, both
+    IdP-initiated to the AWS SP from signed-in sessions, both signing Response and Assertion
+    with RSA-SHA256. Each IdP gets `sessions` signed-in sessions: SimpleSAMLphp's PHP
+    sessions lock per session, and fedmock's (signed cookies) do not lock at all."""
+    workdir = Path(tempfile.mkdtemp(prefix="fedmock-bench-peer-"))
+    fedmock = GunicornServer(workdir, workers=make_run_workers())  # access log: workdir
+    simplesamlphp = None
+    try:
+        try:
+            fedmock.start()
+        except RuntimeError as error:  # its message holds gunicorn's whole log
+            last = str(error).strip().splitlines()[-1]
+            raise peer.BenchError(f"fedmock did not start: {last}") from None
+        fedmock.manage(
+            "shell",
+            "-c",
+            "from idp.models import ServiceProvider; "
+            f"sp = ServiceProvider.objects.get(entity_id={AWS_SP!r}); "
+            "sp.sign_response = sp.sign_assertion = True; sp.save()",
+        )
+        fedmock_url = f"{fedmock.url}/saml/init/?sp={quote(AWS_SP)}&role={quote(ROLE)}"
+        fedmock_cookies = []
+        for _ in range(sessions):
+            browser = Browser(fedmock.url)
+            browser.sign_in("alice")
+            fedmock_cookies.append(cookie_header(browser.session))
+        fedmock_xml = saml_response(fedmock_url, fedmock_cookies[0], "fedmock")
+        fedmock_facts = peer.read_response(fedmock_xml)
+        fedmock_certificate = next(
+            (
+                pem(certificate)
+                for certificate in fedmock_signing_certificates(fedmock)
+                if xmlsec1_verifies(fedmock_xml, pem(certificate), workdir)
+            ),
+            None,
+        )
+        if fedmock_certificate is None:
+            raise peer.BenchError(
+                "fedmock's sample response does not verify with xmlsec1 against its metadata"
+            )
+
+        simplesamlphp = SimpleSAMLphpServer(
+            Path(tempfile.mkdtemp(prefix="fedmock-bench-simplesamlphp-")),
+            free_port(),
+            username="alice",
+            attributes=dict(fedmock_facts.attributes),
+            sp_entity_id=AWS_SP,
+            sp_acs=AWS_ACS,
+        ).start()
+        opcache = simplesamlphp.opcache()
+        if not opcache["enabled"]:
+            raise peer.BenchError(f"PHP's opcache is off in the bench's Apache: {opcache}")
+        simplesamlphp_cookies = [cookie_header(simplesamlphp.sign_in()) for _ in range(sessions)]
+        simplesamlphp_xml = saml_response(
+            simplesamlphp.idp_initiated_url, simplesamlphp_cookies[0], "SimpleSAMLphp"
+        )
+        if not xmlsec1_verifies(simplesamlphp_xml, simplesamlphp.certificate_pem, workdir):
+            raise peer.BenchError(
+                "SimpleSAMLphp's sample response does not verify with xmlsec1 against its "
+                "certificate"
+            )
+        problems = peer.same_work(fedmock_facts, peer.read_response(simplesamlphp_xml))
+        key_sizes = [rsa_key_size(fedmock_certificate), rsa_key_size(simplesamlphp.certificate_pem)]
+        if key_sizes[0] != key_sizes[1]:
+            problems.append(
+                f"fedmock signs with RSA-{key_sizes[0]}, SimpleSAMLphp RSA-{key_sizes[1]}"
+            )
+        if problems:
+            raise peer.BenchError("the two IdPs do not do the same work: " + "; ".join(problems))
+
+        targets = {
+            "fedmock": (fedmock_url, workdir / "fedmock-cookies.txt", fedmock_cookies),
+            "SimpleSAMLphp": (
+                simplesamlphp.idp_initiated_url,
+                workdir / "simplesamlphp-cookies.txt",
+                simplesamlphp_cookies,
+            ),
+        }
+        for _, path, cookies in targets.values():
+            path.write_text("\n".join(cookies) + "\n")
+
+        def load(name: str, duration: int) -> peer.WrkRun:
+            url, path, _ = targets[name]
+            return peer_wrk(url, path, connections, duration)
+
+        for name in targets:  # warm-up, not counted: caches, opcache, Apache's children
+            load(name, 3)
+        measured = []
+        for number in range(1, rounds + 1):
+            # Alternate which goes first too, so that neither always runs after the other.
+            order = ("fedmock", "SimpleSAMLphp") if number % 2 else ("SimpleSAMLphp", "fedmock")
+            runs = {name: load(name, seconds) for name in order}
+            measured.append(peer.Round(number, order[0], runs["fedmock"], runs["SimpleSAMLphp"]))
+        result = peer.verdict(measured)
+        return {
+            **peer.as_json(measured, result),
+            "connections": connections,
+            "seconds_per_run": seconds,
+            "sessions_per_server": sessions,
+            "rsa_key_bits": key_sizes[0],
+            "fedmock_workers": make_run_workers(),
+            "fedmock_access_log": "on, to a file",
+            "simplesamlphp_processes": simplesamlphp.processes,
+            "simplesamlphp_session_store": "phpsession (PHP files), a session per wrk slot",
+            "opcache_after_load": simplesamlphp.opcache(),
+            "table": peer.table(
+                measured,
+                result,
+                peer_header(connections, rounds, seconds, sessions, simplesamlphp.processes),
+            ),
+        }
+    finally:
+        if simplesamlphp is not None:
+            simplesamlphp.stop()
+        fedmock.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def peer_header(
+    connections: int, rounds: int, seconds: int, sessions: int, processes: int
+) -> list[str]:
+    return [
+        f"(h) peer: IdP-initiated sign-on to AWS, Response + Assertion signed (RSA-SHA256), "
+        f"{connections} connections, {rounds} rounds x {seconds} s, alternating",
+        f"    fedmock as `make run` (gunicorn, {make_run_workers()} sync workers, access log "
+        f"to a file) against SimpleSAMLphp 1.19 (Apache prefork, {processes} processes, "
+        f"mod_php, opcache on, PHP file sessions); {sessions} signed-in sessions each",
+    ]
+
+
 # --- the table ---------------------------------------------------------------------
 
 
@@ -582,6 +837,8 @@ def table(results: dict) -> str:
         "",
         *fixture_rows(g),
     ]
+    if "peer" in results:
+        lines += ["", *results["peer"]["table"]]
     return "\n".join(lines)
 
 
@@ -604,8 +861,20 @@ def fixture_rows(g: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=5, help="each wrk run")
+    parser.add_argument("--seconds", type=int, default=5, help="each wrk run of (b)")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results"))
+    parser.add_argument(
+        "--only",
+        choices=["peer"],
+        help="run only this part (peer: (h), fedmock against SimpleSAMLphp)",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="peer run: rounds (at least 3)")
+    parser.add_argument(
+        "--peer-seconds", type=int, default=10, help="peer run: each server's wrk run a round"
+    )
+    parser.add_argument(
+        "--sessions", type=int, default=32, help="peer run: signed-in sessions per server"
+    )
     parser.add_argument(
         "--part", choices=["in-process", "scale", "fixtures"], help=argparse.SUPPRESS
     )
@@ -619,18 +888,40 @@ def main() -> None:
         }[args.part]()
         print(json.dumps(part))
         return
+    if args.rounds < 3 or args.peer_seconds < 1 or args.sessions < 1:
+        parser.error("--rounds must be at least 3, --peer-seconds and --sessions at least 1")
 
     results = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}",
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    try:
+        if args.only != "peer":
+            everything_but_the_peer(results, args.seconds)
+        results["peer"] = peer_run(args.peer_seconds, args.rounds, args.sessions)
+    except peer.BenchError as error:
+        raise SystemExit(f"bench: {error}") from None
+
+    if args.only == "peer":
+        print(f"fedmock benchmark, {results['machine']}\n")
+        print("\n".join(results["peer"]["table"]))
+    else:
+        print(table(results))
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / f"bench-{results['when'].replace(':', '')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"\nwritten to {path}")
+
+
+def everything_but_the_peer(results: dict, seconds: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="fedmock-bench-"))
     server = GunicornServer(workdir, workers=os.cpu_count() or 2)
     server.env["ACCESS_LOG"] = "/dev/null"
     server.start()
     try:
-        results["http"] = over_http(server, workdir, args.seconds)
+        results["http"] = over_http(server, workdir, seconds)
     finally:
         server.stop()
     results["in_process"] = child(server, "in-process")
@@ -642,13 +933,6 @@ def main() -> None:
     fixture_server = GunicornServer(Path(tempfile.mkdtemp(prefix="fedmock-bench-fixtures-")))
     fixture_server.manage("migrate", "-v0")
     results["fixtures"] = child(fixture_server, "fixtures")
-
-    print(table(results))
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    path = output / f"bench-{results['when'].replace(':', '')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(f"\nwritten to {path}")
 
 
 def child(server: GunicornServer, part: str) -> dict:
