@@ -319,7 +319,6 @@ def over_http(server: GunicornServer, workdir: Path, seconds: int) -> dict:
 
     browser = Browser(server.url)
     browser.sign_in("alice")
-    cookie = "; ".join(f"{name}={value}" for name, value in browser.session.cookies.items())
     register_bench_sp(server, workdir)
     idp_initiated = f"{server.url}/saml/init/?sp=urn:amazon:webservices&role={quote(ROLE)}"
     sample_sp = server.url + sp_initiated_paths(workdir, 1).read_text().strip()
@@ -330,6 +329,9 @@ def over_http(server: GunicornServer, workdir: Path, seconds: int) -> dict:
         root = __import__("lxml.etree").etree.fromstring(base64.b64decode(form[1]))
         certificate = root.findtext(".//{http://www.w3.org/2000/09/xmldsig#}X509Certificate")
         assert signing.signature_valid(root, signing.pem_from_base64(certificate))
+    # The cookie as a browser holds it after those sign-ons: it records the SPs signed on to
+    # (for single logout), so sending an older one would make every reply re-sign it.
+    cookie = cookie_header(browser.session)
     results["idp_initiated"] = [wrk(idp_initiated, cookie, n, seconds) for n in (1, 4, 16)]
     # Each run gets fresh request IDs (more than it can send), generated just before it.
     results["sp_initiated_redirect"] = [
@@ -678,6 +680,7 @@ def peer_run(seconds: int, rounds: int, sessions: int, connections: int = 16) ->
         for _ in range(sessions):
             browser = Browser(fedmock.url)
             browser.sign_in("alice")
+            browser.get(fedmock_url)  # as a browser would, it keeps the cookie this updates
             fedmock_cookies.append(cookie_header(browser.session))
         fedmock_xml = saml_response(fedmock_url, fedmock_cookies[0], "fedmock")
         fedmock_facts = peer.read_response(fedmock_xml)
