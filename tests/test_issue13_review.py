@@ -5,16 +5,19 @@ running the second step while the first stands between its check and its change.
 """
 
 import dataclasses
+import datetime
 import threading
 import time
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from idp import keys, workers
-from idp.models import SigningKey
+from idp.models import SigningKey, WorkerHeartbeat
 
 from . import databases
+from .heartbeats import beat, current_key_sets
 
 
 def blocked_on_a_lock() -> bool:
@@ -99,3 +102,16 @@ def test_a_worker_whose_watcher_stopped_does_not_sign_with_a_retired_key(signing
     finally:
         for use_cache in keys._caches.values():
             use_cache.watched = False
+
+
+def test_a_worker_is_waited_for_between_beats_however_slow_its_watcher(signing_key, settings):
+    """A worker beats once a watcher round, IDP_KEY_REFRESH_SECONDS / 2. Raised to 60 s, it
+    beats every 30 s: a live window of five 2-s heartbeats let a step go ahead between two
+    of its beats, with the worker behind."""
+    settings.IDP_KEY_REFRESH_SECONDS = 60.0
+    old = current_key_sets()
+    keys.stage()
+    beat(1, key_sets=old)
+    WorkerHeartbeat.objects.update(beat_at=timezone.now() - datetime.timedelta(seconds=20))
+    with pytest.raises(keys.KeyLifecycleError, match="web-1 pid 1"):
+        keys.activate()
