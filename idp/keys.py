@@ -32,7 +32,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -347,6 +347,7 @@ def role(key: SigningKey, signs: bool | None = None) -> str:
 def ensure_active_key(use: str = SAML) -> tuple[SigningKey, bool]:
     """The active key, created on first start; the flag says whether it is new."""
     with transaction.atomic():
+        _one_step_at_a_time()  # also outside bootstrap's start-up lock
         active = signing_row(use)
         if active is not None:
             return active, False
@@ -402,6 +403,26 @@ def await_workers(use: str) -> None:
         )
 
 
+# Any fixed 64-bit number no other application on the same PostgreSQL uses as an advisory
+# key, and not startup_lock's: the first eight bytes of sha256(b"fedmock rollover").
+ROLLOVER_LOCK_KEY = -0x132C61C2DFB3345F
+
+
+def _one_step_at_a_time() -> None:
+    """Hold the rollover lock until the step's transaction ends; call first in the step.
+
+    Two steps at once (two `rotate_key`, a command and an admin's click, on one host or two)
+    would each check the workers against the keys from before the other's change, and both
+    go ahead: a retire of the key the other just activated leaves workers signing with a key
+    nobody publishes. PostgreSQL: a transaction-scoped advisory lock, so the second step
+    reads the keys only once the first has committed. SQLite's BEGIN IMMEDIATE (settings.py)
+    already runs write transactions one at a time.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLOVER_LOCK_KEY])
+
+
 @transaction.atomic
 def stage(
     valid_days: int = 3650,
@@ -410,6 +431,7 @@ def stage(
     use: str = SAML,
 ):
     """Publish a next key beside the active one; it does not sign yet."""
+    _one_step_at_a_time()
     if SigningKey.objects.filter(state=State.NEXT, use=use).exists():
         flag = _use_flag(use)
         raise KeyLifecycleError(
@@ -422,8 +444,10 @@ def stage(
     return generate_key(State.NEXT, valid_days, use)
 
 
+@transaction.atomic
 def import_key(key_pem: bytes, cert_pem: bytes, use: str = SAML) -> SigningKey:
     """Bring an existing key (say, one IAM already trusts): active if there is none, else next."""
+    _one_step_at_a_time()  # else two imports at once both find no active key
     material = _usable(key_pem, cert_pem)
     if signing_row(use) is None:
         _check_validity(material.fingerprint, material.not_valid_before, material.not_valid_after)
@@ -469,6 +493,7 @@ def activate(
     A fingerprint names the key, and so its use (the admin's actions pass only that);
     `use` picks the rollover when no fingerprint is given.
     """
+    _one_step_at_a_time()
     key = (
         _get(fingerprint, State.NEXT)
         if fingerprint
@@ -492,6 +517,7 @@ def retire(
     `now` (default: the clock) is when the step happens; tests pass it instead of waiting.
     A fingerprint names the key and its use; `use` picks the rollover otherwise.
     """
+    _one_step_at_a_time()
     if fingerprint:
         key = _get(fingerprint)
         if key.state == State.RETIRED:
@@ -583,11 +609,17 @@ class _KeyCache:
 
     def ring(self) -> KeyRing:
         ring = self._ring
-        if ring is not None and (
-            self.watched or time.monotonic() - ring.checked_at < settings.IDP_KEY_REFRESH_SECONDS
-        ):
+        if ring is not None and time.monotonic() - ring.checked_at < self._fresh_for():
             return ring
         return self.refresh()
+
+    def _fresh_for(self) -> float:
+        if not self.watched:
+            return settings.IDP_KEY_REFRESH_SECONDS
+        # The watcher refreshes twice a second. A rollover step stops waiting for a worker
+        # silent for the live window: if its watcher died or hangs while it serves, its
+        # requests reload the keys before then, never signing with a key retired meanwhile.
+        return workers.live_window().total_seconds() / 2
 
     def refresh(self) -> KeyRing:
         try:

@@ -68,7 +68,10 @@ class Beat:
 
 
 def live_window() -> datetime.timedelta:
-    return datetime.timedelta(seconds=LIVE_BEATS * settings.IDP_HEARTBEAT_SECONDS)
+    # A worker beats at most once a watcher round (IDP_KEY_REFRESH_SECONDS / 2): were that
+    # longer than the heartbeat, a step would go ahead between two beats of a worker behind.
+    period = max(settings.IDP_HEARTBEAT_SECONDS, settings.IDP_KEY_REFRESH_SECONDS / 2)
+    return datetime.timedelta(seconds=LIVE_BEATS * period)
 
 
 def live() -> list[Beat]:
