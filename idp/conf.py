@@ -100,7 +100,8 @@ SETTINGS: dict[str, Setting] = {
     "IDP_HEARTBEAT_SECONDS": Setting(
         2.0,
         "how often each gunicorn worker reports its loaded keys when nothing changed; a "
-        "rollover step stops waiting for a worker silent for five times this",
+        "rollover step stops waiting for a worker silent for five times this (or for five "
+        "watcher rounds of IDP_KEY_REFRESH_SECONDS / 2, if longer)",
         _positive_float,
     ),
     # Short, since keys rotate: an SP that caches the metadata longer misses the next key.

@@ -36,12 +36,18 @@ def _development_secret(name: str, generate) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         key = generate()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process wrote it first: use theirs
-            return path.read_text().strip()
+        # Written whole under a private name, then linked into place: a process starting at
+        # the same moment finds no file or the whole key, never an empty one.
+        temporary = path.with_name(f".{name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(key)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:  # another process wrote it first: use theirs
+            return path.read_text().strip()
+        finally:
+            os.unlink(temporary)
         return key
 
 

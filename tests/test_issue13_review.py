@@ -6,8 +6,10 @@ running the second step while the first stands between its check and its change.
 
 import dataclasses
 import datetime
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -115,3 +117,22 @@ def test_a_worker_is_waited_for_between_beats_however_slow_its_watcher(signing_k
     WorkerHeartbeat.objects.update(beat_at=timezone.now() - datetime.timedelta(seconds=20))
     with pytest.raises(keys.KeyLifecycleError, match="web-1 pid 1"):
         keys.activate()
+
+
+def test_a_development_secret_is_never_read_half_written(tmp_path, monkeypatch):
+    """Two first starts at once: each finds no file or the whole key, never an empty one."""
+    from idp import settings as live
+
+    monkeypatch.setattr(live, "BASE_DIR", tmp_path)
+    first = live._development_secret(".some_secret", lambda: "first-key")
+    assert first == "first-key" and (tmp_path / ".some_secret").stat().st_mode & 0o777 == 0o600
+    # Another process linked its key in between this one's read and its write: theirs wins.
+    real_link = os.link
+
+    def raced(source, target):
+        Path(target).write_text("theirs")
+        return real_link(source, target)
+
+    monkeypatch.setattr(os, "link", raced)
+    assert live._development_secret(".other_secret", lambda: "mine") == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other_secret", ".some_secret"]
