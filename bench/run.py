@@ -156,21 +156,28 @@ def pysaml2_baseline(release, key, seconds: float) -> float:
 # --- (b) and (e): over HTTP ----------------------------------------------------------
 
 
+def wrk_command(threads: int, connections: int, seconds: int, script: str) -> list[str]:
+    """wrk as every load here runs it: latency percentiles, a 5 s timeout, a bench/ script."""
+    return [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "5s",
+        "-s",
+        str(ROOT / "bench" / script),
+    ]
+
+
 def wrk(url: str, cookie: str, connections: int, seconds: int, paths: Path | None = None) -> dict:
     """One wrk run; with `paths`, each request is the next line of that file."""
     threads = min(connections, 2)
     arguments = ["--", str(paths), str(threads)] if paths else []
     output = subprocess.run(
         [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "--timeout",
-            "5s",
-            "-s",
-            str(ROOT / "bench" / "count_saml.lua"),
+            *wrk_command(threads, connections, seconds, "count_saml.lua"),
             "-H",
             f"Cookie: {cookie}",
             url,
@@ -627,15 +634,7 @@ def peer_wrk(url: str, cookies: Path, connections: int, seconds: int) -> peer.Wr
     threads = min(connections, 2)
     result = subprocess.run(
         [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "--timeout",
-            "5s",
-            "-s",
-            str(ROOT / "bench" / "peer_sessions.lua"),
+            *wrk_command(threads, connections, seconds, "peer_sessions.lua"),
             url,
             "--",
             str(cookies),
